@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title IMemoryNFT
+/// @notice Types, events and errors of the MemoryNFT contract: AI memory artifacts
+///         (W-Matrices, KV-caches) as ERC-721 tokens with a content checksum, provenance,
+///         a royalty table over their ancestors and anchored EIP-712 quality certificates.
+/// @dev This file is a shared definition: the indexer decodes these events and the Rust
+///      protocol crate hashes `Certificate` the same way (pinned by
+///      contracts/test/vectors/certificate.json). Change every side together.
+interface IMemoryNFT {
+    /// @notice What kind of artifact a token stands for.
+    enum MemoryKind {
+        WMatrix,
+        KVCache,
+        Other
+    }
+
+    /// @notice Arguments of `mint`. The creator is always `msg.sender`.
+    struct MintParams {
+        /// Receiver of the new token.
+        address to;
+        /// Canonical SHA-256 content checksum of the artifact (see docs/certificates.md).
+        bytes32 checksum;
+        MemoryKind kind;
+        /// Model the artifact maps from (e.g. "meta-llama/Llama-3.1-8B").
+        string sourceModel;
+        /// Model the artifact maps to.
+        string targetModel;
+        /// Semantic version of the artifact ("1.2.0").
+        string version;
+        /// Off-chain metadata URI; empty means `tokenURI` renders the on-chain fields.
+        string uri;
+        /// Royalty of this token's own creator, in basis points (<= MAX_ROYALTY_BPS).
+        uint96 royaltyBps;
+        /// Existing tokens this memory was derived from (unique, <= MAX_PARENTS).
+        uint256[] parents;
+        /// Also create the token's ERC-6551 account in the same transaction.
+        bool createAccount;
+    }
+
+    /// @notice A quality certificate, signed by a certifier as EIP-712 typed data.
+    /// @dev Metric figures are integers in parts per million, rounded half-to-even
+    ///      from the f64 reference computation of the protocol crate.
+    struct Certificate {
+        /// Content checksum of the certified artifact; must equal the token's checksum.
+        bytes32 checksum;
+        /// Content checksum of the test set the metrics were computed on.
+        bytes32 testSetChecksum;
+        /// Centred relative Frobenius error ||Ŷ−Y|| / ||Y−mean(Y)||, ppm.
+        uint32 epsilonPpm;
+        /// Uncentred relative error ||Ŷ−Y|| / ||Y||, ppm.
+        uint32 relErrorPpm;
+        /// Mean row cosine similarity, ppm (-1e6..1e6).
+        int32 cosinePpm;
+        /// Mean row euclidean distance, ppm.
+        uint64 euclideanPpm;
+        /// Number of test samples (rows of the test set).
+        uint32 testSamples;
+        /// Tier graded on epsilonPpm: 1 bronze, 2 silver, 3 gold, 4 platinum.
+        uint8 level;
+        /// Unix time the certificate was issued.
+        uint64 issuedAt;
+        /// Unix time after which the certificate can no longer be anchored or counted.
+        uint64 expiresAt;
+        /// Certifier-chosen nonce; a digest can be anchored only once.
+        uint256 nonce;
+    }
+
+    /// @notice A new memory token was minted (follows the ERC-721 Transfer from zero).
+    event MemoryMinted(
+        uint256 indexed tokenId,
+        address indexed creator,
+        bytes32 indexed checksum,
+        MemoryKind kind,
+        string sourceModel,
+        string targetModel,
+        string version,
+        string uri,
+        uint96 royaltyBps,
+        uint256[] parents
+    );
+
+    /// @notice A certificate was anchored to a token.
+    event CertificateAnchored(
+        uint256 indexed tokenId, bytes32 indexed digest, address indexed certifier, Certificate cert
+    );
+
+    /// @notice A previously anchored certificate was revoked by its certifier.
+    event CertificateRevoked(uint256 indexed tokenId, bytes32 indexed digest, address indexed certifier);
+
+    /// @notice A certifier was allowed or disallowed by the admin.
+    event CertifierSet(address indexed certifier, bool allowed);
+
+    error ZeroAddress();
+    error ZeroChecksum();
+    error ChecksumAlreadyMinted(bytes32 checksum, uint256 tokenId);
+    error RoyaltyTooHigh(uint96 royaltyBps, uint96 maxBps);
+    error TooManyParents(uint256 count, uint256 max);
+    error UnknownParent(uint256 parentId);
+    error DuplicateParent(uint256 parentId);
+    error NonexistentToken(uint256 tokenId);
+    error NotCertifier(address signer);
+    error InvalidSignature();
+    error CertificateChecksumMismatch(bytes32 certChecksum, bytes32 tokenChecksum);
+    error CertificateExpired(uint64 expiresAt);
+    error CertificateInvalidWindow(uint64 issuedAt, uint64 expiresAt);
+    error CertificateInvalidLevel(uint8 level);
+    error CertificateAlreadyAnchored(bytes32 digest);
+    error UnknownCertificate(bytes32 digest);
+    error CertificateAlreadyRevoked(bytes32 digest);
+    error NotCertificateCertifier(address caller, address certifier);
+}
