@@ -37,6 +37,8 @@ interface IMemoryMarket {
     event Withdrawn(address indexed account, uint256 amount);
 
     error ZeroPrice();
+    /// @notice Prices are stored as uint96 (about 7.9e10 ETH).
+    error PriceTooHigh(uint256 price, uint256 max);
     error NotTokenOwner(address caller, address owner);
     error MarketNotApproved(uint256 tokenId);
     error NotListed(uint256 tokenId);

@@ -39,6 +39,20 @@ interface IMemoryNFT {
         bool createAccount;
     }
 
+    /// @notice What `MemoryNFT.memoryOf` returns: the fields recorded at mint.
+    struct MemoryInfo {
+        address creator;
+        bytes32 checksum;
+        MemoryKind kind;
+        string sourceModel;
+        string targetModel;
+        string version;
+        string uri;
+        uint96 royaltyBps;
+        /// Parents in ascending id order.
+        uint256[] parents;
+    }
+
     /// @notice A quality certificate, signed by a certifier as EIP-712 typed data.
     /// @dev Metric figures are integers in parts per million, rounded half-to-even
     ///      from the f64 reference computation of the protocol crate.
@@ -110,4 +124,6 @@ interface IMemoryNFT {
     error UnknownCertificate(bytes32 digest);
     error CertificateAlreadyRevoked(bytes32 digest);
     error NotCertificateCertifier(address caller, address certifier);
+    /// @notice A token cannot be transferred into its own token-bound account (ownership cycle).
+    error TransferToOwnAccount(uint256 tokenId);
 }

@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IMemoryNFT} from "./interfaces/IMemoryNFT.sol";
+import {ROYALTY_TABLE_WORDS, RoyaltyTable} from "./libraries/RoyaltyTable.sol";
+import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {IERC2981} from "@openzeppelin/contracts/interfaces/IERC2981.sol";
+import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
+import {Base64} from "@openzeppelin/contracts/utils/Base64.sol";
+import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
+import {LibERC6551} from "solady/accounts/LibERC6551.sol";
+
+/// @title MemoryNFT
+/// @notice AI memory artifacts (W-Matrices, KV-caches) as ERC-721 tokens. Minting is permissionless and
+///         records the artifact's content checksum (one token per checksum), its models, version, URI,
+///         the creator's ERC-2981 royalty and its parents (provenance). At mint the token's royalty table
+///         over its ancestors is computed from its parents' tables and stored, so a sale reads a bounded
+///         list instead of walking the graph. Certifiers (set by the owner) sign EIP-712 quality
+///         certificates that anyone can anchor to the token with the matching checksum.
+/// @dev Rules and their reasoning: docs/contracts.md. Every token has an ERC-6551 account at
+///      `accountOf(tokenId)` (canonical registry, salt 0, `accountImplementation`), created on demand.
+contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
+    using RoyaltyTable for RoyaltyTable.Builder;
+    using Strings for uint256;
+
+    /// @notice Highest royalty a creator can take on sales of their own token (10%).
+    uint96 public constant MAX_ROYALTY_BPS = 1000;
+    /// @notice Most parents a token can name.
+    uint256 public constant MAX_PARENTS = 8;
+    /// @notice Most entries in a token's royalty table (ancestors paid at a sale).
+    uint256 public constant MAX_ANCESTORS = RoyaltyTable.MAX_ENTRIES;
+    /// @notice Share of every sale price that goes to each direct parent (1%). An ancestor inherited
+    ///         through a parent's table gets half the share it has in that parent's table.
+    uint16 public constant PARENT_SHARE_BPS = 100;
+    /// @notice Upper bound of a table's total share: MAX_PARENTS * 100 + (MAX_ANCESTORS - MAX_PARENTS) * 50.
+    uint256 public constant MAX_ANCESTOR_SHARE_BPS = 1200;
+    /// @notice The canonical ERC-6551 registry.
+    address public constant ERC6551_REGISTRY = LibERC6551.REGISTRY;
+    /// @notice EIP-712 type hash of `Certificate`.
+    bytes32 public constant CERTIFICATE_TYPEHASH = keccak256(
+        "Certificate(bytes32 checksum,bytes32 testSetChecksum,uint32 epsilonPpm,uint32 relErrorPpm,int32 cosinePpm,"
+        "uint64 euclideanPpm,uint32 testSamples,uint8 level,uint64 issuedAt,uint64 expiresAt,uint256 nonce)"
+    );
+
+    /// @notice The ERC-6551 account implementation every token's account uses.
+    address public immutable accountImplementation;
+
+    /// @dev What mint records; slot 0 packs the small fields.
+    struct Record {
+        address creator;
+        uint16 royaltyBps;
+        MemoryKind kind;
+        uint8 parentCount;
+        uint8 ancestorCount;
+        bytes32 checksum;
+        string sourceModel;
+        string targetModel;
+        string version;
+        string uri;
+    }
+
+    /// @dev An anchored certificate, by EIP-712 digest.
+    struct Anchored {
+        address certifier;
+        uint64 tokenId;
+        bool revoked;
+    }
+
+    /// @dev 64 bits: token ids are packed as 64-bit values in royalty tables (checked increment).
+    uint64 private _nextTokenId = 1;
+    mapping(uint256 tokenId => Record) private _records;
+    mapping(uint256 tokenId => uint256[ROYALTY_TABLE_WORDS]) private _tables;
+    mapping(bytes32 checksum => uint256 tokenId) private _tokenOfChecksum;
+    mapping(address certifier => bool) private _certifiers;
+    mapping(bytes32 digest => Anchored) private _certificates;
+
+    /// @param accountImplementation_ The MemoryAccount implementation used for token-bound accounts.
+    /// @param initialOwner The admin that manages certifiers (two-step ownership transfer).
+    constructor(address accountImplementation_, address initialOwner)
+        ERC721("Memory", "MEMORY")
+        EIP712("MemoryNFT", "1")
+        Ownable(initialOwner)
+    {
+        if (accountImplementation_ == address(0)) revert ZeroAddress();
+        accountImplementation = accountImplementation_;
+    }
+
+    // ---------------------------------------------------------------- minting
+
+    /// @notice Mints a memory token to `p.to`; `msg.sender` is recorded as its creator.
+    /// @return tokenId The new token's id (ids start at 1 and increase by one).
+    function mint(MintParams calldata p) external returns (uint256 tokenId) {
+        if (p.to == address(0)) revert ZeroAddress();
+        if (p.checksum == bytes32(0)) revert ZeroChecksum();
+        uint256 existing = _tokenOfChecksum[p.checksum];
+        if (existing != 0) revert ChecksumAlreadyMinted(p.checksum, existing);
+        if (p.royaltyBps > MAX_ROYALTY_BPS) revert RoyaltyTooHigh(p.royaltyBps, MAX_ROYALTY_BPS);
+        if (p.parents.length > MAX_PARENTS) revert TooManyParents(p.parents.length, MAX_PARENTS);
+
+        tokenId = _nextTokenId++;
+
+        Record storage r = _records[tokenId];
+        r.creator = msg.sender;
+        r.royaltyBps = uint16(p.royaltyBps);
+        r.kind = p.kind;
+        r.parentCount = uint8(p.parents.length);
+        r.checksum = p.checksum;
+        r.sourceModel = p.sourceModel;
+        r.targetModel = p.targetModel;
+        r.version = p.version;
+        if (bytes(p.uri).length != 0) r.uri = p.uri;
+        if (p.parents.length != 0) r.ancestorCount = uint8(_buildTable(tokenId, p.parents));
+        _tokenOfChecksum[p.checksum] = tokenId;
+
+        _mint(p.to, tokenId);
+        _emitMinted(tokenId, p);
+
+        if (p.createAccount) {
+            // The account's address is `accountOf(tokenId)`; the registry's ERC6551AccountCreated reports it.
+            // slither-disable-next-line unused-return
+            LibERC6551.createAccount(accountImplementation, bytes32(0), block.chainid, address(this), tokenId);
+        }
+    }
+
+    /// @dev Separate frame with memory copies: the event has more fields than the stack can address.
+    function _emitMinted(uint256 tokenId, MintParams memory p) private {
+        emit MemoryMinted(
+            tokenId,
+            msg.sender,
+            p.checksum,
+            p.kind,
+            p.sourceModel,
+            p.targetModel,
+            p.version,
+            p.uri,
+            p.royaltyBps,
+            p.parents
+        );
+    }
+
+    /// @dev Validates `parents` (existing, unique) and stores the token's royalty table:
+    ///      each parent at PARENT_SHARE_BPS, each entry of a parent's table at half its share there
+    ///      (zero shares dropped), an ancestor reached several ways at its largest share, the best
+    ///      MAX_ANCESTORS entries kept. Bounded: at most MAX_PARENTS * (1 + MAX_ANCESTORS) offers.
+    function _buildTable(uint256 tokenId, uint256[] calldata parents) private returns (uint256) {
+        RoyaltyTable.Builder memory b = RoyaltyTable.create();
+        for (uint256 i; i < parents.length; ++i) {
+            uint256 parent = parents[i];
+            if (parent == 0 || parent >= tokenId) revert UnknownParent(parent);
+            for (uint256 j; j < i; ++j) {
+                if (parents[j] == parent) revert DuplicateParent(parent);
+            }
+            b.offer(parent, PARENT_SHARE_BPS);
+        }
+        for (uint256 i; i < parents.length; ++i) {
+            uint256 parent = parents[i];
+            (uint256[] memory ids, uint16[] memory shares) =
+                RoyaltyTable.load(_tables[parent], _records[parent].ancestorCount);
+            for (uint256 j; j < ids.length; ++j) {
+                uint256 inherited = shares[j] / 2;
+                if (inherited == 0) break; // sorted by share: the rest is zero too
+                b.offer(ids[j], inherited);
+            }
+        }
+        return RoyaltyTable.store(_tables[tokenId], b);
+    }
+
+    // ---------------------------------------------------------------- certificates
+
+    /// @notice Allows or disallows `certifier` to sign certificates. Owner only.
+    function setCertifier(address certifier, bool allowed) external onlyOwner {
+        if (certifier == address(0)) revert ZeroAddress();
+        _certifiers[certifier] = allowed;
+        emit CertifierSet(certifier, allowed);
+    }
+
+    /// @notice Anchors `cert` to `tokenId`, signed by an EOA certifier (65-byte r, s, v ECDSA signature).
+    /// @return digest The certificate's EIP-712 digest, its id from now on.
+    function anchorCertificate(uint256 tokenId, Certificate calldata cert, bytes calldata signature)
+        external
+        returns (bytes32 digest)
+    {
+        digest = _checkCertificate(tokenId, cert);
+        // The third value only details the error kind; any error is an invalid signature.
+        // slither-disable-next-line unused-return
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
+        if (err != ECDSA.RecoverError.NoError) revert InvalidSignature();
+        if (!_certifiers[signer]) revert NotCertifier(signer);
+        _anchor(tokenId, digest, signer, cert);
+    }
+
+    /// @notice Anchors `cert` to `tokenId`, signed by `certifier`, an EOA or an ERC-1271 contract.
+    /// @return digest The certificate's EIP-712 digest.
+    function anchorCertificateBy(
+        uint256 tokenId,
+        Certificate calldata cert,
+        address certifier,
+        bytes calldata signature
+    ) external returns (bytes32 digest) {
+        digest = _checkCertificate(tokenId, cert);
+        if (!_certifiers[certifier]) revert NotCertifier(certifier);
+        if (!SignatureChecker.isValidSignatureNow(certifier, digest, signature)) revert InvalidSignature();
+        _anchor(tokenId, digest, certifier, cert);
+    }
+
+    /// @notice Revokes an anchored certificate. Only the certifier that signed it can.
+    function revokeCertificate(bytes32 digest) external {
+        Anchored storage a = _certificates[digest];
+        address certifier = a.certifier;
+        if (certifier == address(0)) revert UnknownCertificate(digest);
+        if (msg.sender != certifier) revert NotCertificateCertifier(msg.sender, certifier);
+        if (a.revoked) revert CertificateAlreadyRevoked(digest);
+        a.revoked = true;
+        emit CertificateRevoked(a.tokenId, digest, certifier);
+    }
+
+    /// @notice The EIP-712 digest of `cert` under this contract's domain (what a certifier signs).
+    function hashCertificate(Certificate calldata cert) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(CERTIFICATE_TYPEHASH, cert)));
+    }
+
+    /// @dev Checks that do not depend on the signature; returns the digest.
+    function _checkCertificate(uint256 tokenId, Certificate calldata cert) private view returns (bytes32 digest) {
+        bytes32 tokenChecksum = _recordOf(tokenId).checksum;
+        if (cert.checksum != tokenChecksum) revert CertificateChecksumMismatch(cert.checksum, tokenChecksum);
+        if (cert.level == 0 || cert.level > 4) revert CertificateInvalidLevel(cert.level);
+        if (cert.issuedAt >= cert.expiresAt) revert CertificateInvalidWindow(cert.issuedAt, cert.expiresAt);
+        // Expiry is coarse (days to years); a validator nudging the timestamp by seconds is harmless.
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp > cert.expiresAt) revert CertificateExpired(cert.expiresAt);
+        digest = hashCertificate(cert);
+        if (_certificates[digest].certifier != address(0)) revert CertificateAlreadyAnchored(digest);
+    }
+
+    function _anchor(uint256 tokenId, bytes32 digest, address certifier, Certificate calldata cert) private {
+        // Token ids are below 2^64 (`_nextTokenId` is a uint64 with a checked increment).
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _certificates[digest] = Anchored({certifier: certifier, tokenId: uint64(tokenId), revoked: false});
+        emit CertificateAnchored(tokenId, digest, certifier, cert);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice The fields recorded at mint.
+    function memoryOf(uint256 tokenId) external view returns (MemoryInfo memory info) {
+        Record storage r = _recordOf(tokenId);
+        info.creator = r.creator;
+        info.checksum = r.checksum;
+        info.kind = r.kind;
+        info.sourceModel = r.sourceModel;
+        info.targetModel = r.targetModel;
+        info.version = r.version;
+        info.uri = r.uri;
+        info.royaltyBps = r.royaltyBps;
+        info.parents = parentsOf(tokenId);
+    }
+
+    /// @notice The token's parents, in ascending id order.
+    function parentsOf(uint256 tokenId) public view returns (uint256[] memory parents) {
+        // Parents rank first in the table (PARENT_SHARE_BPS beats every inherited share; ties by id).
+        // slither-disable-next-line unused-return
+        (parents,) = RoyaltyTable.load(_tables[tokenId], _recordOf(tokenId).parentCount);
+    }
+
+    /// @notice The ancestors paid at a sale of `tokenId` and their shares of the price, in basis points.
+    function royaltyTable(uint256 tokenId) external view returns (uint256[] memory tokenIds, uint16[] memory bps) {
+        return RoyaltyTable.load(_tables[tokenId], _recordOf(tokenId).ancestorCount);
+    }
+
+    /// @notice The token minted for `checksum`, or 0.
+    function tokenIdOfChecksum(bytes32 checksum) external view returns (uint256) {
+        return _tokenOfChecksum[checksum];
+    }
+
+    /// @notice The token's ERC-6551 account address (canonical registry, salt 0), created or not.
+    function accountOf(uint256 tokenId) public view returns (address) {
+        return LibERC6551.account(accountImplementation, bytes32(0), block.chainid, address(this), tokenId);
+    }
+
+    /// @notice Whether `account` may sign certificates.
+    function isCertifier(address account) external view returns (bool) {
+        return _certifiers[account];
+    }
+
+    /// @notice An anchored certificate's token, certifier and revocation flag.
+    function certificateOf(bytes32 digest) external view returns (uint256 tokenId, address certifier, bool revoked) {
+        Anchored storage a = _certificates[digest];
+        if (a.certifier == address(0)) revert UnknownCertificate(digest);
+        return (a.tokenId, a.certifier, a.revoked);
+    }
+
+    /// @notice Number of tokens minted (no token is ever burned).
+    function totalSupply() external view returns (uint256) {
+        return _nextTokenId - 1;
+    }
+
+    /// @inheritdoc IERC2981
+    function royaltyInfo(uint256 tokenId, uint256 salePrice) external view returns (address, uint256) {
+        Record storage r = _recordOf(tokenId);
+        return (r.creator, salePrice * r.royaltyBps / 10_000);
+    }
+
+    /// @notice The token's metadata: its URI if one was given, else the on-chain fields as a JSON data URI.
+    function tokenURI(uint256 tokenId) public view override returns (string memory) {
+        Record storage r = _recordOf(tokenId);
+        if (bytes(r.uri).length != 0) return r.uri;
+        return string.concat("data:application/json;base64,", Base64.encode(bytes(_json(tokenId, r))));
+    }
+
+    /// @inheritdoc IERC165
+    function supportsInterface(bytes4 interfaceId) public view override(ERC721, IERC165) returns (bool) {
+        return interfaceId == type(IERC2981).interfaceId || super.supportsInterface(interfaceId);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    /// @dev Refuses to move a token into its own token-bound account, which would lock both forever.
+    function _update(address to, uint256 tokenId, address auth) internal override returns (address) {
+        if (to == accountOf(tokenId)) revert TransferToOwnAccount(tokenId);
+        return super._update(to, tokenId, auth);
+    }
+
+    function _recordOf(uint256 tokenId) private view returns (Record storage) {
+        if (tokenId == 0 || tokenId >= _nextTokenId) revert NonexistentToken(tokenId);
+        return _records[tokenId];
+    }
+
+    function _json(uint256 tokenId, Record storage r) private view returns (string memory) {
+        string memory models = string.concat(
+            '","sourceModel":"',
+            Strings.escapeJSON(r.sourceModel),
+            '","targetModel":"',
+            Strings.escapeJSON(r.targetModel),
+            '","version":"',
+            Strings.escapeJSON(r.version)
+        );
+        return string.concat(
+            '{"name":"Memory #',
+            tokenId.toString(),
+            '","kind":"',
+            _kindName(r.kind),
+            '","checksum":"',
+            uint256(r.checksum).toHexString(32),
+            '","creator":"',
+            Strings.toChecksumHexString(r.creator),
+            models,
+            '","royaltyBps":',
+            uint256(r.royaltyBps).toString(),
+            ',"parents":[',
+            _joinIds(parentsOf(tokenId)),
+            "]}"
+        );
+    }
+
+    function _kindName(MemoryKind kind) private pure returns (string memory) {
+        if (kind == MemoryKind.WMatrix) return "W-Matrix";
+        if (kind == MemoryKind.KVCache) return "KV-cache";
+        return "other";
+    }
+
+    function _joinIds(uint256[] memory ids) private pure returns (string memory out) {
+        for (uint256 i; i < ids.length; ++i) {
+            out = i == 0 ? ids[i].toString() : string.concat(out, ",", ids[i].toString());
+        }
+    }
+}
