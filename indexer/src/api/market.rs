@@ -1,0 +1,203 @@
+//! `/v1/listings`, `/v1/sales`, `/v1/royalties...`, `/v1/credits`, `/v1/withdrawals`.
+
+use alloy::primitives::U256;
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::params::{self, DEFAULT_LIMIT, MAX_LIMIT, Query};
+use super::queries::{
+    self, EventList, Filter, LISTING_STATUS, LedgerEntry, Listing, RoyaltyPayment, RoyaltyTotal,
+    Sale,
+};
+use super::{Ctx, JsonResult, Page, before, page};
+
+/// Filters of `GET /v1/listings`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListingParams {
+    token_id: Option<String>,
+    seller: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub(super) async fn listings(
+    State(ctx): State<Ctx>,
+    Query(p): Query<ListingParams>,
+) -> JsonResult<Page<Listing>> {
+    let list = EventList::Listings;
+    let limit = params::limit(p.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let cursor = before(list.scope(), p.cursor.as_deref())?;
+    let mut filters = Vec::new();
+    if let Some(v) = params::opt_token_id("token_id", p.token_id.as_deref())? {
+        filters.push(Filter::Numeric("x.token_id", v));
+    }
+    if let Some(v) = params::opt_address("seller", p.seller.as_deref())? {
+        filters.push(Filter::Bytes("x.seller", v));
+    }
+    if let Some(cond) = params::choice("status", p.status.as_deref(), &LISTING_STATUS)? {
+        filters.push(Filter::Raw(cond));
+    }
+    let rows = queries::events(&ctx.pool, list, ctx.chain_id, filters, cursor, limit).await?;
+    page(rows, limit, list.scope())
+}
+
+/// Filters of `GET /v1/sales`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SaleParams {
+    token_id: Option<String>,
+    seller: Option<String>,
+    buyer: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub(super) async fn sales(
+    State(ctx): State<Ctx>,
+    Query(p): Query<SaleParams>,
+) -> JsonResult<Page<Sale>> {
+    let list = EventList::Sales;
+    let limit = params::limit(p.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let cursor = before(list.scope(), p.cursor.as_deref())?;
+    let mut filters = Vec::new();
+    if let Some(v) = params::opt_token_id("token_id", p.token_id.as_deref())? {
+        filters.push(Filter::Numeric("x.token_id", v));
+    }
+    if let Some(v) = params::opt_address("seller", p.seller.as_deref())? {
+        filters.push(Filter::Bytes("x.seller", v));
+    }
+    if let Some(v) = params::opt_address("buyer", p.buyer.as_deref())? {
+        filters.push(Filter::Bytes("x.buyer", v));
+    }
+    let rows = queries::events(&ctx.pool, list, ctx.chain_id, filters, cursor, limit).await?;
+    page(rows, limit, list.scope())
+}
+
+/// Filters of `GET /v1/royalties`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RoyaltyParams {
+    recipient: Option<String>,
+    beneficiary_token_id: Option<String>,
+    sale_token_id: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub(super) async fn royalties(
+    State(ctx): State<Ctx>,
+    Query(p): Query<RoyaltyParams>,
+) -> JsonResult<Page<RoyaltyPayment>> {
+    let list = EventList::Royalties;
+    let limit = params::limit(p.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let cursor = before(list.scope(), p.cursor.as_deref())?;
+    let mut filters = Vec::new();
+    if let Some(v) = params::opt_address("recipient", p.recipient.as_deref())? {
+        filters.push(Filter::Bytes("x.recipient", v));
+    }
+    if let Some(v) =
+        params::opt_token_id("beneficiary_token_id", p.beneficiary_token_id.as_deref())?
+    {
+        filters.push(Filter::Numeric("x.beneficiary_token_id", v));
+    }
+    if let Some(v) = params::opt_token_id("sale_token_id", p.sale_token_id.as_deref())? {
+        filters.push(Filter::Numeric("x.sale_token_id", v));
+    }
+    let rows = queries::events(&ctx.pool, list, ctx.chain_id, filters, cursor, limit).await?;
+    page(rows, limit, list.scope())
+}
+
+/// Filters of `GET /v1/royalties/totals` (at least one).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TotalsParams {
+    recipient: Option<String>,
+    beneficiary_token_id: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Royalty income of a recipient and/or beneficiary token.
+#[derive(Debug, Serialize)]
+pub(super) struct RoyaltyTotals {
+    /// Sum over `items` in wei (decimal).
+    total: String,
+    /// Number of payments over `items`.
+    payments: i64,
+    /// Per (beneficiary token, recipient), largest first.
+    items: Vec<RoyaltyTotal>,
+}
+
+/// Most (beneficiary token, recipient) pairs of one answer.
+const MAX_TOTALS: i64 = 1000;
+
+pub(super) async fn royalty_totals(
+    State(ctx): State<Ctx>,
+    Query(p): Query<TotalsParams>,
+) -> JsonResult<RoyaltyTotals> {
+    let limit = params::limit(p.limit, MAX_TOTALS, MAX_TOTALS)?;
+    let mut filters = Vec::new();
+    if let Some(v) = params::opt_address("recipient", p.recipient.as_deref())? {
+        filters.push(Filter::Bytes("x.recipient", v));
+    }
+    if let Some(v) =
+        params::opt_token_id("beneficiary_token_id", p.beneficiary_token_id.as_deref())?
+    {
+        filters.push(Filter::Numeric("x.beneficiary_token_id", v));
+    }
+    if filters.is_empty() {
+        return Err(ApiError::bad_request(
+            "pass `recipient` or `beneficiary_token_id` (or both)",
+        ));
+    }
+    let items = queries::royalty_totals(&ctx.pool, ctx.chain_id, filters, limit).await?;
+    let mut total = U256::ZERO;
+    for i in &items {
+        let v = U256::from_str_radix(&i.total, 10)
+            .map_err(|e| ApiError::Internal(format!("royalty total {}: {e}", i.total)))?;
+        total = total.saturating_add(v);
+    }
+    let payments = items.iter().map(|i| i.payments).sum();
+    Ok(Json(RoyaltyTotals {
+        total: total.to_string(),
+        payments,
+        items,
+    }))
+}
+
+/// Filters of `GET /v1/credits` and `GET /v1/withdrawals`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LedgerParams {
+    account: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+async fn ledger(ctx: &Ctx, list: EventList, p: LedgerParams) -> JsonResult<Page<LedgerEntry>> {
+    let limit = params::limit(p.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let cursor = before(list.scope(), p.cursor.as_deref())?;
+    let mut filters = Vec::new();
+    if let Some(v) = params::opt_address("account", p.account.as_deref())? {
+        filters.push(Filter::Bytes("x.account", v));
+    }
+    let rows = queries::events(&ctx.pool, list, ctx.chain_id, filters, cursor, limit).await?;
+    page(rows, limit, list.scope())
+}
+
+pub(super) async fn credits(
+    State(ctx): State<Ctx>,
+    Query(p): Query<LedgerParams>,
+) -> JsonResult<Page<LedgerEntry>> {
+    ledger(&ctx, EventList::Credits, p).await
+}
+
+pub(super) async fn withdrawals(
+    State(ctx): State<Ctx>,
+    Query(p): Query<LedgerParams>,
+) -> JsonResult<Page<LedgerEntry>> {
+    ledger(&ctx, EventList::Withdrawals, p).await
+}

@@ -1,0 +1,330 @@
+//! Configuration of the `memory-indexer` binary: flags, environment variables and an optional
+//! TOML file, in that order of precedence, with defaults that work on the local anvil stack.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use alloy::primitives::{Address, address};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Address of the canonical ERC-6551 registry (the same on every chain).
+pub const CANONICAL_REGISTRY: Address = address!("000000006551c19487814612e58FE06813775758");
+
+/// Settings as given by flags, environment or file; every field optional so the sources can be
+/// layered. Field names are the TOML keys (snake case).
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// JSON-RPC endpoint of the chain [default: http://127.0.0.1:8545].
+    #[arg(long, env = "INDEXER_RPC_URL")]
+    pub rpc_url: Option<String>,
+    /// Chain id; checked against the RPC endpoint [default: the deployment's or the RPC's].
+    #[arg(long, env = "INDEXER_CHAIN_ID")]
+    pub chain_id: Option<u64>,
+    /// Deployment JSON written by scripts/deploy (addresses, deploy block).
+    #[arg(long, env = "INDEXER_DEPLOYMENT")]
+    pub deployment: Option<PathBuf>,
+    /// MemoryNFT address (overrides the deployment file).
+    #[arg(long, env = "INDEXER_NFT")]
+    pub nft: Option<Address>,
+    /// MemoryMarket address (overrides the deployment file).
+    #[arg(long, env = "INDEXER_MARKET")]
+    pub market: Option<Address>,
+    /// MemoryAccount implementation address: the account of a token is the first ERC-6551
+    /// account created with it (overrides the deployment file; unset = any implementation).
+    #[arg(long, env = "INDEXER_ACCOUNT_IMPLEMENTATION")]
+    pub account_implementation: Option<Address>,
+    /// ERC-6551 registry address [default: the canonical registry].
+    #[arg(long, env = "INDEXER_REGISTRY")]
+    pub registry: Option<Address>,
+    /// First block to index [default: the deployment's deploy block, else 0].
+    #[arg(long, env = "INDEXER_START_BLOCK")]
+    pub start_block: Option<u64>,
+    /// Blocks below the head that can still be reorganised; 0 = the head is final [default: 64].
+    #[arg(long, env = "INDEXER_FINALITY_DEPTH")]
+    pub finality_depth: Option<u64>,
+    /// Initial block range of one eth_getLogs batch [default: 10].
+    #[arg(long, env = "INDEXER_BATCH_BLOCKS")]
+    pub batch_blocks: Option<u64>,
+    /// Largest block range of one batch [default: 100000].
+    #[arg(long, env = "INDEXER_MAX_BATCH_BLOCKS")]
+    pub max_batch_blocks: Option<u64>,
+    /// Logs one batch aims at; ranges grow below and shrink above it [default: 10000].
+    #[arg(long, env = "INDEXER_BATCH_LOGS")]
+    pub batch_logs: Option<usize>,
+    /// Batches fetched ahead of the writer (bounds memory) [default: 2].
+    #[arg(long, env = "INDEXER_PIPELINE_DEPTH")]
+    pub pipeline_depth: Option<usize>,
+    /// Head polling interval in live mode, milliseconds [default: 50].
+    #[arg(long, env = "INDEXER_POLL_MS")]
+    pub poll_ms: Option<u64>,
+    /// PostgreSQL URL.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Largest database pool [default: 16].
+    #[arg(long, env = "INDEXER_DB_CONNECTIONS")]
+    pub db_connections: Option<u32>,
+    /// Listen address of the HTTP API [default: 127.0.0.1:8080].
+    #[arg(long, env = "INDEXER_API_ADDR")]
+    pub api_addr: Option<SocketAddr>,
+}
+
+impl Settings {
+    /// Fills every unset field from `lower` (flags/env over file).
+    pub fn or(self, lower: Settings) -> Settings {
+        Settings {
+            rpc_url: self.rpc_url.or(lower.rpc_url),
+            chain_id: self.chain_id.or(lower.chain_id),
+            deployment: self.deployment.or(lower.deployment),
+            nft: self.nft.or(lower.nft),
+            market: self.market.or(lower.market),
+            account_implementation: self.account_implementation.or(lower.account_implementation),
+            registry: self.registry.or(lower.registry),
+            start_block: self.start_block.or(lower.start_block),
+            finality_depth: self.finality_depth.or(lower.finality_depth),
+            batch_blocks: self.batch_blocks.or(lower.batch_blocks),
+            max_batch_blocks: self.max_batch_blocks.or(lower.max_batch_blocks),
+            batch_logs: self.batch_logs.or(lower.batch_logs),
+            pipeline_depth: self.pipeline_depth.or(lower.pipeline_depth),
+            poll_ms: self.poll_ms.or(lower.poll_ms),
+            database_url: self.database_url.or(lower.database_url),
+            db_connections: self.db_connections.or(lower.db_connections),
+            api_addr: self.api_addr.or(lower.api_addr),
+        }
+    }
+
+    /// Reads a TOML settings file.
+    pub fn from_toml_file(path: &Path) -> Result<Settings> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Resolves the layered settings into a complete [`Config`], reading the deployment file
+    /// if one is named.
+    pub fn resolve(self) -> Result<Config> {
+        let deployment = self
+            .deployment
+            .as_deref()
+            .map(Deployment::read)
+            .transpose()?;
+        let dep = deployment.as_ref();
+        let nft = self.nft.or(dep.map(|d| d.memory_nft)).ok_or_else(|| {
+            Error::Config("no MemoryNFT address: pass --deployment or --nft".into())
+        })?;
+        let market = self
+            .market
+            .or(dep.map(|d| d.memory_market))
+            .ok_or_else(|| {
+                Error::Config("no MemoryMarket address: pass --deployment or --market".into())
+            })?;
+        if let (Some(c), Some(d)) = (self.chain_id, dep)
+            && c != d.chain_id
+        {
+            return Err(Error::Config(format!(
+                "--chain-id {c} contradicts the deployment's chainId {}",
+                d.chain_id
+            )));
+        }
+        let batch_blocks = self.batch_blocks.unwrap_or(10);
+        let max_batch_blocks = self.max_batch_blocks.unwrap_or(100_000);
+        if batch_blocks == 0 || max_batch_blocks < batch_blocks {
+            return Err(Error::Config(
+                "need 0 < batch_blocks <= max_batch_blocks".into(),
+            ));
+        }
+        let batch_logs = self.batch_logs.unwrap_or(10_000);
+        let pipeline_depth = self.pipeline_depth.unwrap_or(2);
+        if batch_logs == 0 || pipeline_depth == 0 {
+            return Err(Error::Config(
+                "batch_logs and pipeline_depth must be positive".into(),
+            ));
+        }
+        Ok(Config {
+            rpc_url: self
+                .rpc_url
+                .unwrap_or_else(|| "http://127.0.0.1:8545".into()),
+            chain_id: self.chain_id.or(dep.map(|d| d.chain_id)),
+            nft,
+            market,
+            account_implementation: self
+                .account_implementation
+                .or(dep.and_then(|d| d.memory_account)),
+            registry: self
+                .registry
+                .or(dep.and_then(|d| d.erc6551_registry))
+                .unwrap_or(CANONICAL_REGISTRY),
+            start_block: self
+                .start_block
+                .or(dep.and_then(|d| d.deploy_block))
+                .unwrap_or(0),
+            finality_depth: self.finality_depth.unwrap_or(64),
+            batch_blocks,
+            max_batch_blocks,
+            batch_logs,
+            pipeline_depth,
+            poll_interval: Duration::from_millis(self.poll_ms.unwrap_or(50)),
+            database_url: self.database_url,
+            db_connections: self.db_connections.unwrap_or(16),
+            api_addr: self
+                .api_addr
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        })
+    }
+}
+
+/// The complete configuration of one indexer.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// Expected chain id (checked against the RPC); `None` = take the RPC's.
+    pub chain_id: Option<u64>,
+    /// MemoryNFT address.
+    pub nft: Address,
+    /// MemoryMarket address.
+    pub market: Address,
+    /// MemoryAccount implementation; `None` = accept any implementation.
+    pub account_implementation: Option<Address>,
+    /// ERC-6551 registry.
+    pub registry: Address,
+    /// First block to index.
+    pub start_block: u64,
+    /// Blocks below the head that may still be reorganised.
+    pub finality_depth: u64,
+    /// Initial block range of a batch.
+    pub batch_blocks: u64,
+    /// Largest block range of a batch.
+    pub max_batch_blocks: u64,
+    /// Logs per batch the adaptive range aims at.
+    pub batch_logs: usize,
+    /// Batches fetched ahead of the writer.
+    pub pipeline_depth: usize,
+    /// Head polling interval.
+    pub poll_interval: Duration,
+    /// PostgreSQL URL (required by every subcommand that touches the database).
+    pub database_url: Option<String>,
+    /// Largest database pool.
+    pub db_connections: u32,
+    /// Listen address of the HTTP API.
+    pub api_addr: SocketAddr,
+}
+
+impl Config {
+    /// The database URL, or a configuration error naming how to give it.
+    pub fn database_url(&self) -> Result<&str> {
+        self.database_url.as_deref().ok_or_else(|| {
+            Error::Config("no database URL: set DATABASE_URL or --database-url".into())
+        })
+    }
+}
+
+/// The deployment record written by `scripts/deploy` (`anvil/deployments/<chainId>.json`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    /// Chain id of the deployment.
+    pub chain_id: u64,
+    /// MemoryNFT address.
+    #[serde(rename = "memoryNFT")]
+    pub memory_nft: Address,
+    /// MemoryMarket address.
+    pub memory_market: Address,
+    /// MemoryAccount implementation address.
+    #[serde(default)]
+    pub memory_account: Option<Address>,
+    /// ERC-6551 registry address.
+    #[serde(default)]
+    pub erc6551_registry: Option<Address>,
+    /// Block of the first deployment transaction.
+    #[serde(default)]
+    pub deploy_block: Option<u64>,
+}
+
+impl Deployment {
+    /// Reads and parses a deployment file.
+    pub fn read(path: &Path) -> Result<Deployment> {
+        let err = |reason: String| Error::Deployment {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| err(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
+        p
+    }
+
+    #[test]
+    fn flags_override_file_and_deployment_fills_the_rest() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+        let dep = write(
+            &dir,
+            "31337.json",
+            r#"{"chainId":31337,"memoryNFT":"0x5FbDB2315678afecb367f032d93F642f64180aa3",
+               "memoryMarket":"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+               "memoryAccount":"0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
+               "erc6551Registry":"0x000000006551c19487814612e58FE06813775758",
+               "deployBlock":3,"abi":{}}"#,
+        );
+        let file = write(
+            &dir,
+            "indexer.toml",
+            &format!(
+                "deployment = {:?}\nfinality_depth = 5\nbatch_blocks = 10\n",
+                dep.display().to_string()
+            ),
+        );
+        let flags = Settings {
+            batch_blocks: Some(20),
+            ..Settings::default()
+        };
+        let cfg = flags.or(Settings::from_toml_file(&file)?).resolve()?;
+        assert_eq!(cfg.batch_blocks, 20);
+        assert_eq!(cfg.finality_depth, 5);
+        assert_eq!(cfg.start_block, 3);
+        assert_eq!(cfg.chain_id, Some(31337));
+        assert_eq!(
+            cfg.nft,
+            address!("5FbDB2315678afecb367f032d93F642f64180aa3")
+        );
+        assert_eq!(cfg.registry, CANONICAL_REGISTRY);
+        assert_eq!(cfg.rpc_url, "http://127.0.0.1:8545");
+        Ok(())
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error() {
+        let missing = Settings::default().resolve();
+        assert!(matches!(missing, Err(Error::Config(m)) if m.contains("MemoryNFT")));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let bad = write(&dir, "bad.toml", "no_such_key = 1\n");
+        assert!(
+            matches!(Settings::from_toml_file(&bad), Err(Error::Config(m)) if m.contains("no_such_key"))
+        );
+        let zero = Settings {
+            nft: Some(Address::ZERO),
+            market: Some(Address::ZERO),
+            batch_blocks: Some(0),
+            ..Settings::default()
+        };
+        assert!(matches!(zero.resolve(), Err(Error::Config(_))));
+        let broken = write(&dir, "dep.json", "{not json");
+        let s = Settings {
+            deployment: Some(broken),
+            ..Settings::default()
+        };
+        assert!(matches!(s.resolve(), Err(Error::Deployment { .. })));
+    }
+}

@@ -1,0 +1,1018 @@
+//! Database side of ingestion: migrations, the checkpoint, batch writes (rows, derived state,
+//! journal and checkpoint in one transaction) and reorg rollbacks.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, U256};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Row};
+use tracing::{debug, instrument};
+
+use crate::copy::CopyRows;
+use crate::error::{Error, Result};
+use crate::events::{Event, Meta};
+
+/// The embedded migrations of `indexer/migrations/`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connects a pool to `url` (the connection is checked by one query).
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
+    let opts: PgConnectOptions = url.parse()?;
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(opts)
+        .await?;
+    Ok(pool)
+}
+
+/// Applies pending migrations.
+pub async fn migrate(pool: &PgPool) -> Result<()> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// A block header as the reorg detector keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Block number.
+    pub number: u64,
+    /// Block hash.
+    pub hash: B256,
+    /// Parent hash.
+    pub parent_hash: B256,
+    /// Unix timestamp.
+    pub timestamp: u64,
+}
+
+/// The checkpoint: every block up to `block` is indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Last indexed block (`start_block - 1` before the first batch, so possibly -1).
+    pub block: i64,
+    /// Its hash, once known.
+    pub hash: Option<B256>,
+}
+
+/// One unit of ingestion: the decoded events of blocks `from..=to`, written atomically.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// First block of the range.
+    pub from: u64,
+    /// Last block of the range.
+    pub to: u64,
+    /// Header of `to` (its hash becomes the checkpoint hash).
+    pub to_header: Header,
+    /// Events in chain order.
+    pub events: Vec<(Meta, Event)>,
+    /// Headers to keep for reorg detection (the unfinalized blocks of the range, and `to`).
+    pub headers: Vec<Header>,
+    /// Highest finalized block when the batch was fetched (head - finality depth); blocks at or
+    /// below it get no journal entries. Negative when nothing is final yet.
+    pub finalized: i64,
+    /// Chain head when the batch was fetched.
+    pub head: u64,
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn b256(v: &[u8]) -> Result<B256> {
+    B256::try_from(v).map_err(|_| Error::Pipeline(format!("stored hash of {} bytes", v.len())))
+}
+
+fn address(v: &[u8]) -> Result<Address> {
+    Address::try_from(v)
+        .map_err(|_| Error::Pipeline(format!("stored address of {} bytes", v.len())))
+}
+
+/// Creates the chain's status row on first use and returns the checkpoint. Refuses a database
+/// that already indexes this chain with other contract addresses.
+pub async fn init_chain(
+    pool: &PgPool,
+    chain_id: u64,
+    nft: Address,
+    market: Address,
+    start_block: u64,
+) -> Result<Checkpoint> {
+    let cid = i64_of(chain_id);
+    sqlx::query(
+        "INSERT INTO chain_state (chain_id, nft_address, market_address, start_block, indexed_block)
+         VALUES ($1, $2, $3, $4, $4 - 1) ON CONFLICT (chain_id) DO NOTHING",
+    )
+    .bind(cid)
+    .bind(nft.as_slice())
+    .bind(market.as_slice())
+    .bind(i64_of(start_block))
+    .execute(pool)
+    .await?;
+    let row = sqlx::query("SELECT nft_address, market_address, indexed_block, indexed_hash FROM chain_state WHERE chain_id = $1")
+        .bind(cid)
+        .fetch_one(pool)
+        .await?;
+    let stored_nft = address(row.get::<&[u8], _>(0))?;
+    let stored_market = address(row.get::<&[u8], _>(1))?;
+    if stored_nft != nft || stored_market != market {
+        return Err(Error::ContractMismatch {
+            chain_id,
+            stored: format!("nft {stored_nft}, market {stored_market}"),
+        });
+    }
+    Ok(Checkpoint {
+        block: row.get(2),
+        hash: row.get::<Option<&[u8]>, _>(3).map(b256).transpose()?,
+    })
+}
+
+/// The current checkpoint of `chain_id`.
+pub async fn checkpoint(pool: &PgPool, chain_id: u64) -> Result<Checkpoint> {
+    let row =
+        sqlx::query("SELECT indexed_block, indexed_hash FROM chain_state WHERE chain_id = $1")
+            .bind(i64_of(chain_id))
+            .fetch_one(pool)
+            .await?;
+    Ok(Checkpoint {
+        block: row.get(0),
+        hash: row.get::<Option<&[u8]>, _>(1).map(b256).transpose()?,
+    })
+}
+
+/// Records the latest chain head seen (for the status API and lag).
+pub async fn set_head(pool: &PgPool, chain_id: u64, head: u64) -> Result<()> {
+    sqlx::query("UPDATE chain_state SET head_block = $2, head_seen_at = now() WHERE chain_id = $1")
+        .bind(i64_of(chain_id))
+        .bind(i64_of(head))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Stored headers of the unfinalized window, newest first.
+pub async fn stored_headers(pool: &PgPool, chain_id: u64) -> Result<Vec<Header>> {
+    let rows = sqlx::query("SELECT number, hash, parent_hash, timestamp FROM blocks WHERE chain_id = $1 ORDER BY number DESC")
+        .bind(i64_of(chain_id))
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Header {
+                number: r.get::<i64, _>(0) as u64,
+                hash: b256(r.get::<&[u8], _>(1))?,
+                parent_hash: b256(r.get::<&[u8], _>(2))?,
+                timestamp: r.get::<i64, _>(3) as u64,
+            })
+        })
+        .collect()
+}
+
+/// Current state of an existing token, as far as a batch can change it.
+#[derive(Debug, Clone)]
+struct TokenState {
+    owner: Address,
+    account: Option<Address>,
+    /// Owner as stored before this batch (only rows that change are written back).
+    stored_owner: Address,
+    /// Block of the mint; `None` = minted before this batch (the row is in the database).
+    minted_in_batch: Option<u64>,
+    /// The token's memory row exists (in the database or from this batch).
+    known: bool,
+    owner_dirty: bool,
+    account_dirty: bool,
+    owner_journaled_at: Option<u64>,
+    account_journaled_at: Option<u64>,
+}
+
+/// Where an open listing of a token is, while a batch is built.
+#[derive(Debug, Clone, Copy)]
+enum OpenListing {
+    /// In this batch's listing rows, at this index.
+    Batch(usize),
+    /// Closed (no open listing).
+    None,
+}
+
+struct ListingRow {
+    meta: Meta,
+    token_id: U256,
+    seller: Address,
+    price: U256,
+    account_state: U256,
+    status: &'static str,
+    closed: Option<(u64, B256)>,
+}
+
+struct CertRow<'a> {
+    meta: &'a Meta,
+    token_id: U256,
+    digest: B256,
+    certifier: Address,
+    cert: &'a crate::events::Certificate,
+    revoked: Option<(u64, B256)>,
+}
+
+fn meta_cols(r: &mut CopyRows, chain_id: i64, m: &Meta) {
+    r.int(chain_id)
+        .int(i64_of(m.block_number))
+        .int(i64_of(m.log_index))
+        .bytes(m.tx_hash.as_slice())
+        .opt(m.block_timestamp, |r, t| r.int(i64_of(t)));
+}
+
+const META: [&str; 5] = [
+    "chain_id",
+    "block_number",
+    "log_index",
+    "tx_hash",
+    "block_timestamp",
+];
+
+fn cols(extra: &[&'static str]) -> Vec<&'static str> {
+    META.iter().chain(extra).copied().collect()
+}
+
+/// Writes one batch in one transaction: event rows (COPY), derived state (owners, accounts,
+/// revocations, listing status, royalty totals), journal entries for unfinalized blocks,
+/// headers, pruning of the window below the finalized block, and the checkpoint. Applies only
+/// on top of its predecessor (checkpoint = `from - 1`), so a batch can never be applied twice.
+/// Returns the number of events written.
+#[instrument(target = "indexer::db", skip_all, fields(from = batch.from, to = batch.to, events = batch.events.len()))]
+pub async fn write_batch(
+    pool: &PgPool,
+    chain_id: u64,
+    account_implementation: Option<Address>,
+    batch: &Batch,
+) -> Result<usize> {
+    let cid = i64_of(chain_id);
+    let mut tx = pool.begin().await?;
+    if i64_of(batch.to) <= batch.finalized {
+        // Final blocks only: the commit need not wait for the WAL flush. A server crash can lose
+        // the last such commits, but never part of one: the checkpoint goes back with its rows
+        // and the blocks are fetched again.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let current: i64 =
+        sqlx::query_scalar("SELECT indexed_block FROM chain_state WHERE chain_id = $1 FOR UPDATE")
+            .bind(cid)
+            .fetch_one(&mut *tx)
+            .await?;
+    if current != i64_of(batch.from) - 1 {
+        return Err(Error::Pipeline(format!(
+            "batch {}..={} does not follow the checkpoint {current} (another writer?)",
+            batch.from, batch.to
+        )));
+    }
+
+    // Tokens whose existing state the batch may change: load owner and account.
+    let mut minted_here: HashMap<U256, ()> = HashMap::new();
+    let mut touched: Vec<String> = Vec::new();
+    for (_, e) in &batch.events {
+        match e {
+            Event::Minted { token_id, .. } => {
+                minted_here.insert(*token_id, ());
+            }
+            Event::Transfer { token_id, .. } | Event::AccountCreated { token_id, .. }
+                if !minted_here.contains_key(token_id) =>
+            {
+                touched.push(token_id.to_string());
+            }
+            _ => {}
+        }
+    }
+    touched.sort_unstable();
+    touched.dedup();
+    let mut tokens: HashMap<U256, TokenState> = HashMap::new();
+    if !touched.is_empty() {
+        let rows = sqlx::query(
+            "SELECT token_id::text, owner, account FROM memories
+             WHERE chain_id = $1 AND token_id = ANY($2::text[]::numeric[])",
+        )
+        .bind(cid)
+        .bind(&touched)
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in rows {
+            let id: String = r.get(0);
+            let id = U256::from_str_radix(&id, 10)
+                .map_err(|e| Error::Pipeline(format!("token id {id}: {e}")))?;
+            tokens.insert(
+                id,
+                TokenState {
+                    owner: address(r.get::<&[u8], _>(1))?,
+                    stored_owner: address(r.get::<&[u8], _>(1))?,
+                    account: r.get::<Option<&[u8]>, _>(2).map(address).transpose()?,
+                    minted_in_batch: None,
+                    known: true,
+                    owner_dirty: false,
+                    account_dirty: false,
+                    owner_journaled_at: None,
+                    account_journaled_at: None,
+                },
+            );
+        }
+    }
+
+    let journaled = |block: u64| i64_of(block) > batch.finalized;
+    let new_state = |block: u64| TokenState {
+        owner: Address::ZERO,
+        stored_owner: Address::ZERO,
+        account: None,
+        minted_in_batch: Some(block),
+        known: false,
+        owner_dirty: false,
+        account_dirty: false,
+        owner_journaled_at: None,
+        account_journaled_at: None,
+    };
+    // existed before `block`: its state at the start of `block` must be restorable
+    let existed_before =
+        |s: &TokenState, block: u64| s.minted_in_batch.is_none_or(|m| m < block) && s.known;
+
+    let mut journal = CopyRows::new(
+        "journal",
+        &["chain_id", "block_number", "entity", "key", "old_value"],
+    );
+    let mut memories = Vec::new();
+    let mut parents = CopyRows::new(
+        "memory_parents",
+        &[
+            "chain_id",
+            "child_id",
+            "parent_id",
+            "position",
+            "block_number",
+        ],
+    );
+    let mut transfers = CopyRows::new(
+        "transfers",
+        &cols(&["token_id", "from_address", "to_address"]),
+    );
+    let mut certs: Vec<CertRow<'_>> = Vec::new();
+    let mut cert_index: HashMap<B256, usize> = HashMap::new();
+    let mut db_revokes: Vec<(B256, u64, B256)> = Vec::new();
+    let mut revocations = CopyRows::new(
+        "certificate_revocations",
+        &cols(&["token_id", "digest", "certifier"]),
+    );
+    let mut certifiers = CopyRows::new("certifier_changes", &cols(&["certifier", "allowed"]));
+    let mut accounts = CopyRows::new(
+        "accounts",
+        &cols(&[
+            "account",
+            "implementation",
+            "salt",
+            "account_chain_id",
+            "token_contract",
+            "token_id",
+        ]),
+    );
+    let mut listings: Vec<ListingRow> = Vec::new();
+    let mut open: HashMap<U256, OpenListing> = HashMap::new();
+    let mut db_closes: Vec<(U256, &'static str, u64, B256)> = Vec::new();
+    let mut cancels = CopyRows::new("listing_cancellations", &cols(&["token_id", "seller"]));
+    let mut sales = CopyRows::new("sales", &cols(&["token_id", "seller", "buyer", "price"]));
+    let mut royalties = CopyRows::new(
+        "royalty_payments",
+        &cols(&[
+            "sale_token_id",
+            "beneficiary_token_id",
+            "recipient",
+            "amount",
+            "credited",
+        ]),
+    );
+    let mut totals: HashMap<(U256, Address), (U256, i64)> = HashMap::new();
+    let mut credits = CopyRows::new("credits", &cols(&["account", "amount"]));
+    let mut withdrawals = CopyRows::new("withdrawals", &cols(&["account", "amount"]));
+
+    fn close(
+        open: &mut HashMap<U256, OpenListing>,
+        listings: &mut [ListingRow],
+        db_closes: &mut Vec<(U256, &'static str, u64, B256)>,
+        token: U256,
+        status: &'static str,
+        m: &Meta,
+    ) {
+        match open.insert(token, OpenListing::None) {
+            Some(OpenListing::Batch(i)) => {
+                if let Some(l) = listings.get_mut(i) {
+                    l.status = status;
+                    l.closed = Some((m.block_number, m.tx_hash));
+                }
+            }
+            Some(OpenListing::None) => {}
+            None => db_closes.push((token, status, m.block_number, m.tx_hash)),
+        }
+    }
+
+    for (m, e) in &batch.events {
+        let b = m.block_number;
+        match e {
+            Event::Transfer { from, to, token_id } => {
+                meta_cols(&mut transfers, cid, m);
+                transfers
+                    .u256(token_id)
+                    .bytes(from.as_slice())
+                    .bytes(to.as_slice())
+                    .end_row();
+                let s = tokens.entry(*token_id).or_insert_with(|| new_state(b));
+                if journaled(b) && existed_before(s, b) && s.owner_journaled_at != Some(b) {
+                    journal
+                        .int(cid)
+                        .int(i64_of(b))
+                        .text("owner")
+                        .text(&token_id.to_string())
+                        .bytes(s.owner.as_slice());
+                    journal.end_row();
+                    s.owner_journaled_at = Some(b);
+                }
+                s.owner = *to;
+                s.owner_dirty = true;
+            }
+            Event::Minted {
+                token_id,
+                parents: ps,
+                ..
+            } => {
+                let s = tokens.entry(*token_id).or_insert_with(|| new_state(b));
+                s.known = true;
+                s.minted_in_batch = Some(b);
+                for (i, p) in ps.iter().enumerate() {
+                    parents
+                        .int(cid)
+                        .u256(token_id)
+                        .u256(p)
+                        .int(i16::try_from(i).unwrap_or(i16::MAX))
+                        .int(i64_of(b));
+                    parents.end_row();
+                }
+                memories.push((m, e));
+            }
+            Event::AccountCreated {
+                account,
+                implementation,
+                salt,
+                chain_id: acid,
+                token_contract,
+                token_id,
+            } => {
+                meta_cols(&mut accounts, cid, m);
+                accounts
+                    .bytes(account.as_slice())
+                    .bytes(implementation.as_slice())
+                    .bytes(salt.as_slice())
+                    .u256(acid)
+                    .bytes(token_contract.as_slice())
+                    .u256(token_id)
+                    .end_row();
+                // the token's account is the contract's `accountOf`: salt 0, this chain, the
+                // configured implementation
+                let ours = account_implementation.is_none_or(|i| i == *implementation)
+                    && salt.is_zero()
+                    && *acid == U256::from(chain_id);
+                let s = tokens.entry(*token_id).or_insert_with(|| new_state(b));
+                if ours && s.account.is_none() {
+                    if journaled(b) && existed_before(s, b) && s.account_journaled_at != Some(b) {
+                        journal
+                            .int(cid)
+                            .int(i64_of(b))
+                            .text("account")
+                            .text(&token_id.to_string())
+                            .opt(None::<&[u8]>, |r, v| r.bytes(v));
+                        journal.end_row();
+                        s.account_journaled_at = Some(b);
+                    }
+                    s.account = Some(*account);
+                    s.account_dirty = true;
+                }
+            }
+            Event::CertificateAnchored {
+                token_id,
+                digest,
+                certifier,
+                cert,
+            } => {
+                cert_index.insert(*digest, certs.len());
+                certs.push(CertRow {
+                    meta: m,
+                    token_id: *token_id,
+                    digest: *digest,
+                    certifier: *certifier,
+                    cert,
+                    revoked: None,
+                });
+            }
+            Event::CertificateRevoked {
+                token_id,
+                digest,
+                certifier,
+            } => {
+                meta_cols(&mut revocations, cid, m);
+                revocations
+                    .u256(token_id)
+                    .bytes(digest.as_slice())
+                    .bytes(certifier.as_slice())
+                    .end_row();
+                match cert_index.get(digest).and_then(|&i| certs.get_mut(i)) {
+                    Some(c) => c.revoked = Some((b, m.tx_hash)),
+                    None => db_revokes.push((*digest, b, m.tx_hash)),
+                }
+            }
+            Event::CertifierSet { certifier, allowed } => {
+                meta_cols(&mut certifiers, cid, m);
+                certifiers
+                    .bytes(certifier.as_slice())
+                    .bool(*allowed)
+                    .end_row();
+            }
+            Event::Listed {
+                token_id,
+                seller,
+                price,
+                account_state,
+            } => {
+                close(
+                    &mut open,
+                    &mut listings,
+                    &mut db_closes,
+                    *token_id,
+                    "replaced",
+                    m,
+                );
+                open.insert(*token_id, OpenListing::Batch(listings.len()));
+                listings.push(ListingRow {
+                    meta: *m,
+                    token_id: *token_id,
+                    seller: *seller,
+                    price: *price,
+                    account_state: *account_state,
+                    status: "open",
+                    closed: None,
+                });
+            }
+            Event::ListingCancelled { token_id, seller } => {
+                close(
+                    &mut open,
+                    &mut listings,
+                    &mut db_closes,
+                    *token_id,
+                    "cancelled",
+                    m,
+                );
+                meta_cols(&mut cancels, cid, m);
+                cancels.u256(token_id).bytes(seller.as_slice()).end_row();
+            }
+            Event::Sold {
+                token_id,
+                seller,
+                buyer,
+                price,
+            } => {
+                close(
+                    &mut open,
+                    &mut listings,
+                    &mut db_closes,
+                    *token_id,
+                    "sold",
+                    m,
+                );
+                meta_cols(&mut sales, cid, m);
+                sales
+                    .u256(token_id)
+                    .bytes(seller.as_slice())
+                    .bytes(buyer.as_slice())
+                    .u256(price)
+                    .end_row();
+            }
+            Event::RoyaltyPaid {
+                sale_token_id,
+                beneficiary_token_id,
+                recipient,
+                amount,
+                credited,
+            } => {
+                meta_cols(&mut royalties, cid, m);
+                royalties
+                    .u256(sale_token_id)
+                    .u256(beneficiary_token_id)
+                    .bytes(recipient.as_slice())
+                    .u256(amount)
+                    .bool(*credited)
+                    .end_row();
+                let t = totals
+                    .entry((*beneficiary_token_id, *recipient))
+                    .or_insert((U256::ZERO, 0));
+                t.0 = t.0.saturating_add(*amount);
+                t.1 += 1;
+            }
+            Event::Credited { account, amount } => {
+                meta_cols(&mut credits, cid, m);
+                credits.bytes(account.as_slice()).u256(amount).end_row();
+            }
+            Event::Withdrawn { account, amount } => {
+                meta_cols(&mut withdrawals, cid, m);
+                withdrawals.bytes(account.as_slice()).u256(amount).end_row();
+            }
+        }
+    }
+
+    // Listing closures of rows already in the database come first (one open listing per token).
+    if !db_closes.is_empty() {
+        let ids: Vec<String> = db_closes.iter().map(|c| c.0.to_string()).collect();
+        let status: Vec<&str> = db_closes.iter().map(|c| c.1).collect();
+        let blocks: Vec<i64> = db_closes.iter().map(|c| i64_of(c.2)).collect();
+        let txs: Vec<&[u8]> = db_closes.iter().map(|c| c.3.as_slice()).collect();
+        sqlx::query(
+            "UPDATE listings l SET status = u.status, closed_block = u.block, closed_tx_hash = u.tx
+             FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bytea[]) AS u(token_id, status, block, tx)
+             WHERE l.chain_id = $1 AND l.token_id = u.token_id::numeric AND l.status = 'open'",
+        )
+        .bind(cid)
+        .bind(&ids)
+        .bind(&status)
+        .bind(&blocks)
+        .bind(&txs)
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    let mut mem = CopyRows::new(
+        "memories",
+        &cols(&[
+            "token_id",
+            "creator",
+            "checksum",
+            "kind",
+            "source_model",
+            "target_model",
+            "version",
+            "uri",
+            "royalty_bps",
+            "parents",
+            "owner",
+            "account",
+        ]),
+    );
+    for (m, e) in &memories {
+        if let Event::Minted {
+            token_id,
+            creator,
+            checksum,
+            kind,
+            source_model,
+            target_model,
+            version,
+            uri,
+            royalty_bps,
+            parents,
+        } = e
+        {
+            let s = tokens.get(token_id);
+            meta_cols(&mut mem, cid, m);
+            mem.u256(token_id)
+                .bytes(creator.as_slice())
+                .bytes(checksum.as_slice())
+                .int(*kind)
+                .text(source_model)
+                .text(target_model)
+                .text(version)
+                .text(uri)
+                .int(*royalty_bps)
+                .u256_array(parents)
+                .bytes(s.map_or(Address::ZERO, |s| s.owner).as_slice())
+                .opt(s.and_then(|s| s.account), |r, a| r.bytes(a.as_slice()))
+                .end_row();
+        }
+    }
+    let mut certs_rows = CopyRows::new(
+        "certificates",
+        &cols(&[
+            "digest",
+            "token_id",
+            "certifier",
+            "checksum",
+            "test_set_checksum",
+            "epsilon_ppm",
+            "rel_error_ppm",
+            "cosine_ppm",
+            "euclidean_ppm",
+            "test_samples",
+            "level",
+            "issued_at",
+            "expires_at",
+            "nonce",
+            "revoked",
+            "revoked_block",
+            "revoked_tx_hash",
+        ]),
+    );
+    for c in &certs {
+        meta_cols(&mut certs_rows, cid, c.meta);
+        let k = c.cert;
+        certs_rows
+            .bytes(c.digest.as_slice())
+            .u256(&c.token_id)
+            .bytes(c.certifier.as_slice())
+            .bytes(k.checksum.as_slice())
+            .bytes(k.test_set_checksum.as_slice())
+            .int(k.epsilon_ppm)
+            .int(k.rel_error_ppm)
+            .int(k.cosine_ppm)
+            .int(k.euclidean_ppm)
+            .int(k.test_samples)
+            .int(k.level)
+            .int(k.issued_at)
+            .int(k.expires_at)
+            .u256(&k.nonce)
+            .bool(c.revoked.is_some())
+            .opt(c.revoked, |r, (b, _)| r.int(i64_of(b)))
+            .opt(c.revoked, |r, (_, t)| r.bytes(t.as_slice()))
+            .end_row();
+    }
+    let mut list_rows = CopyRows::new(
+        "listings",
+        &cols(&[
+            "token_id",
+            "seller",
+            "price",
+            "account_state",
+            "status",
+            "closed_block",
+            "closed_tx_hash",
+        ]),
+    );
+    for l in &listings {
+        meta_cols(&mut list_rows, cid, &l.meta);
+        list_rows
+            .u256(&l.token_id)
+            .bytes(l.seller.as_slice())
+            .u256(&l.price)
+            .u256(&l.account_state)
+            .text(l.status)
+            .opt(l.closed, |r, (b, _)| r.int(i64_of(b)))
+            .opt(l.closed, |r, (_, t)| r.bytes(t.as_slice()))
+            .end_row();
+    }
+
+    let mut written = 0u64;
+    for rows in [
+        mem,
+        parents,
+        transfers,
+        certs_rows,
+        revocations,
+        certifiers,
+        accounts,
+        list_rows,
+        cancels,
+        sales,
+        royalties,
+        credits,
+        withdrawals,
+        journal,
+    ] {
+        written += rows.send(&mut tx).await?;
+    }
+
+    // Derived state of tokens minted before this batch.
+    let (mut o_ids, mut o_vals, mut a_ids, mut a_vals) = (vec![], vec![], vec![], vec![]);
+    for (id, s) in &tokens {
+        if s.minted_in_batch.is_none() {
+            // tokens that come back to their owner within the batch need no write
+            if s.owner_dirty && s.owner != s.stored_owner {
+                o_ids.push(id.to_string());
+                o_vals.push(s.owner.as_slice());
+            }
+            if s.account_dirty
+                && let Some(a) = &s.account
+            {
+                a_ids.push(id.to_string());
+                a_vals.push(a.as_slice());
+            }
+        }
+    }
+    if !o_ids.is_empty() {
+        sqlx::query(
+            "UPDATE memories m SET owner = u.owner FROM UNNEST($2::text[], $3::bytea[]) AS u(token_id, owner)
+             WHERE m.chain_id = $1 AND m.token_id = u.token_id::numeric",
+        )
+        .bind(cid)
+        .bind(&o_ids)
+        .bind(&o_vals)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !a_ids.is_empty() {
+        sqlx::query(
+            "UPDATE memories m SET account = u.account FROM UNNEST($2::text[], $3::bytea[]) AS u(token_id, account)
+             WHERE m.chain_id = $1 AND m.token_id = u.token_id::numeric",
+        )
+        .bind(cid)
+        .bind(&a_ids)
+        .bind(&a_vals)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !db_revokes.is_empty() {
+        let digests: Vec<&[u8]> = db_revokes.iter().map(|r| r.0.as_slice()).collect();
+        let blocks: Vec<i64> = db_revokes.iter().map(|r| i64_of(r.1)).collect();
+        let txs: Vec<&[u8]> = db_revokes.iter().map(|r| r.2.as_slice()).collect();
+        sqlx::query(
+            "UPDATE certificates c SET revoked = true, revoked_block = u.block, revoked_tx_hash = u.tx
+             FROM UNNEST($2::bytea[], $3::bigint[], $4::bytea[]) AS u(digest, block, tx)
+             WHERE c.chain_id = $1 AND c.digest = u.digest AND NOT c.revoked",
+        )
+        .bind(cid)
+        .bind(&digests)
+        .bind(&blocks)
+        .bind(&txs)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !totals.is_empty() {
+        let mut t_ids = vec![];
+        let mut t_rec = vec![];
+        let mut t_amt = vec![];
+        let mut t_n = vec![];
+        for ((id, rec), (amt, n)) in &totals {
+            t_ids.push(id.to_string());
+            t_rec.push(rec.as_slice());
+            t_amt.push(amt.to_string());
+            t_n.push(*n);
+        }
+        sqlx::query(
+            "INSERT INTO royalty_totals (chain_id, beneficiary_token_id, recipient, total, payments)
+             SELECT $1, u.id::numeric, u.rec, u.amt::numeric, u.n
+             FROM UNNEST($2::text[], $3::bytea[], $4::text[], $5::bigint[]) AS u(id, rec, amt, n)
+             ON CONFLICT (chain_id, beneficiary_token_id, recipient) DO UPDATE
+             SET total = royalty_totals.total + excluded.total, payments = royalty_totals.payments + excluded.payments",
+        )
+        .bind(cid)
+        .bind(&t_ids)
+        .bind(&t_rec)
+        .bind(&t_amt)
+        .bind(&t_n)
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    // Headers of the window, pruning below the finalized block, checkpoint.
+    if !batch.headers.is_empty() {
+        let n: Vec<i64> = batch.headers.iter().map(|h| i64_of(h.number)).collect();
+        let h: Vec<&[u8]> = batch.headers.iter().map(|h| h.hash.as_slice()).collect();
+        let p: Vec<&[u8]> = batch
+            .headers
+            .iter()
+            .map(|h| h.parent_hash.as_slice())
+            .collect();
+        let t: Vec<i64> = batch.headers.iter().map(|h| i64_of(h.timestamp)).collect();
+        sqlx::query(
+            "INSERT INTO blocks (chain_id, number, hash, parent_hash, timestamp)
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::bytea[], $4::bytea[], $5::bigint[])",
+        )
+        .bind(cid)
+        .bind(&n)
+        .bind(&h)
+        .bind(&p)
+        .bind(&t)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("DELETE FROM blocks WHERE chain_id = $1 AND number < LEAST($2, $3)")
+        .bind(cid)
+        .bind(batch.finalized)
+        .bind(i64_of(batch.to))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM journal WHERE chain_id = $1 AND block_number <= $2")
+        .bind(cid)
+        .bind(batch.finalized)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE chain_state SET indexed_block = $2, indexed_hash = $3, head_block = GREATEST(head_block, $4),
+         updated_at = now() WHERE chain_id = $1",
+    )
+    .bind(cid)
+    .bind(i64_of(batch.to))
+    .bind(batch.to_header.hash.as_slice())
+    .bind(i64_of(batch.head))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    debug!(target: "indexer::db", rows = written, "batch committed");
+    Ok(batch.events.len())
+}
+
+/// Rolls the database back to `fork` (the last block both chains share): deletes event rows
+/// above it, restores derived state (journal, block-stamped transitions, royalty totals) and
+/// moves the checkpoint to `fork`. One transaction. Returns the number of blocks removed.
+#[instrument(target = "indexer::reorg", skip(pool))]
+pub async fn rollback(pool: &PgPool, chain_id: u64, fork: u64, fork_hash: B256) -> Result<u64> {
+    let cid = i64_of(chain_id);
+    let f = i64_of(fork);
+    let mut tx = pool.begin().await?;
+    let current: i64 =
+        sqlx::query_scalar("SELECT indexed_block FROM chain_state WHERE chain_id = $1 FOR UPDATE")
+            .bind(cid)
+            .fetch_one(&mut *tx)
+            .await?;
+    if current <= f {
+        return Ok(0);
+    }
+    // royalty totals: subtract the payments that are rolled back
+    sqlx::query(
+        "WITH d AS (DELETE FROM royalty_payments WHERE chain_id = $1 AND block_number > $2
+                    RETURNING beneficiary_token_id, recipient, amount),
+              s AS (SELECT beneficiary_token_id, recipient, sum(amount) AS amt, count(*) AS n FROM d GROUP BY 1, 2)
+         UPDATE royalty_totals t SET total = t.total - s.amt, payments = t.payments - s.n FROM s
+         WHERE t.chain_id = $1 AND t.beneficiary_token_id = s.beneficiary_token_id AND t.recipient = s.recipient",
+    )
+    .bind(cid)
+    .bind(f)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM royalty_totals WHERE chain_id = $1 AND payments <= 0")
+        .bind(cid)
+        .execute(&mut *tx)
+        .await?;
+    // journal: for every key, the value before its earliest change above the fork
+    for (entity, column) in [("owner", "owner"), ("account", "account")] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "WITH j AS (SELECT DISTINCT ON (key) key, old_value FROM journal
+                        WHERE chain_id = $1 AND block_number > $2 AND entity = $3
+                        ORDER BY key, block_number, seq)
+             UPDATE memories m SET {column} = j.old_value FROM j
+             WHERE m.chain_id = $1 AND m.token_id = j.key::numeric"
+        )))
+        .bind(cid)
+        .bind(f)
+        .bind(entity)
+        .execute(&mut *tx)
+        .await?;
+    }
+    // listings: drop the new ones first, then reopen those closed above the fork
+    sqlx::query("DELETE FROM listings WHERE chain_id = $1 AND block_number > $2")
+        .bind(cid)
+        .bind(f)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE listings SET status = 'open', closed_block = NULL, closed_tx_hash = NULL
+         WHERE chain_id = $1 AND closed_block > $2",
+    )
+    .bind(cid)
+    .bind(f)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM certificates WHERE chain_id = $1 AND block_number > $2")
+        .bind(cid)
+        .bind(f)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE certificates SET revoked = false, revoked_block = NULL, revoked_tx_hash = NULL
+         WHERE chain_id = $1 AND revoked_block > $2",
+    )
+    .bind(cid)
+    .bind(f)
+    .execute(&mut *tx)
+    .await?;
+    for table in [
+        "memories",
+        "memory_parents",
+        "transfers",
+        "certificate_revocations",
+        "certifier_changes",
+        "accounts",
+        "listing_cancellations",
+        "sales",
+        "credits",
+        "withdrawals",
+        "journal",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE chain_id = $1 AND block_number > $2"
+        )))
+        .bind(cid)
+        .bind(f)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("DELETE FROM blocks WHERE chain_id = $1 AND number > $2")
+        .bind(cid)
+        .bind(f)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE chain_state SET indexed_block = $2, indexed_hash = $3, updated_at = now() WHERE chain_id = $1")
+        .bind(cid)
+        .bind(f)
+        .bind(fork_hash.as_slice())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok((current - f) as u64)
+}

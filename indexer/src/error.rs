@@ -1,0 +1,103 @@
+//! The indexer's error type.
+
+use alloy::primitives::B256;
+
+/// Everything that can go wrong while indexing, migrating or verifying.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is incomplete or contradictory.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The deployment JSON could not be read or parsed.
+    #[error("deployment file {path}: {reason}")]
+    Deployment {
+        /// Path of the file.
+        path: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A JSON-RPC call failed (after retries, where retried).
+    #[error("rpc: {0}")]
+    Rpc(String),
+    /// The RPC endpoint serves a different chain than configured.
+    #[error("chain id mismatch: configured {configured}, RPC reports {actual}")]
+    ChainIdMismatch {
+        /// Chain id from the configuration.
+        configured: u64,
+        /// Chain id reported by the RPC endpoint.
+        actual: u64,
+    },
+    /// A database operation failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Applying the migrations failed.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A log could not be decoded with the contract ABI.
+    #[error("cannot decode log {tx_hash}:{log_index}: {reason}")]
+    Decode {
+        /// Transaction of the log.
+        tx_hash: B256,
+        /// Index of the log in its block.
+        log_index: u64,
+        /// Decoder message.
+        reason: String,
+    },
+    /// The database already indexes this chain with other contract addresses.
+    #[error(
+        "database indexes chain {chain_id} with other contracts ({stored}); use a fresh database"
+    )]
+    ContractMismatch {
+        /// Chain id.
+        chain_id: u64,
+        /// Addresses stored in the database.
+        stored: String,
+    },
+    /// A reorganisation reaches below the finality depth: the indexer refuses to continue,
+    /// because finalized data cannot be rolled back. Needs an operator.
+    #[error(
+        "FATAL: reorg deeper than the finality depth ({finality_depth}): no common ancestor at or \
+         above block {oldest_checked}; refusing to continue (indexed block {indexed_block})"
+    )]
+    ReorgTooDeep {
+        /// Configured finality depth.
+        finality_depth: u64,
+        /// Oldest block compared with the chain.
+        oldest_checked: u64,
+        /// Checkpoint at detection time.
+        indexed_block: u64,
+    },
+    /// The chain head moved behind the checkpoint by more than the finality depth.
+    #[error(
+        "FATAL: chain head {head} is below the finalized indexed block {finalized}; refusing to continue"
+    )]
+    HeadBehindFinalized {
+        /// Head reported by the RPC endpoint.
+        head: u64,
+        /// Highest finalized block already indexed.
+        finalized: u64,
+    },
+    /// The ingestion pipeline stopped unexpectedly.
+    #[error("pipeline: {0}")]
+    Pipeline(String),
+}
+
+impl Error {
+    /// Whether the error is permanent: retrying cannot help and the indexer must stop.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Self::Config(_)
+                | Self::Deployment { .. }
+                | Self::ChainIdMismatch { .. }
+                | Self::Migrate(_)
+                | Self::Decode { .. }
+                | Self::ContractMismatch { .. }
+                | Self::ReorgTooDeep { .. }
+                | Self::HeadBehindFinalized { .. }
+        )
+    }
+}
+
+/// Result alias of the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,11 @@
+//! Integration tests of the indexer against real PostgreSQL (DATABASE_URL, see scripts/pg)
+//! and real anvil (node_modules/.bin/anvil).
+
+mod api;
+mod api_e2e;
+mod api_hostile;
+mod api_openapi;
+mod chain;
+mod cli;
+mod crash;
+mod db;
