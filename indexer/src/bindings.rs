@@ -1,24 +1,4 @@
-//! Contract bindings generated with alloy's `sol!` from the committed ABIs in `contracts/abi/`
-//! (regenerated from forge output by `scripts/abi`), the single source of truth for events.
+//! Contract bindings: alloy `sol!` types generated from the committed ABIs in `contracts/abi/`,
+//! shared with the CLI through the `memory-bindings` crate (one source of truth for events).
 
-#![allow(missing_docs, clippy::too_many_arguments)]
-
-use alloy::sol;
-
-sol!(
-    #[sol(rpc)]
-    MemoryNFT,
-    "../contracts/abi/MemoryNFT.json"
-);
-
-sol!(
-    #[sol(rpc)]
-    MemoryMarket,
-    "../contracts/abi/MemoryMarket.json"
-);
-
-sol!(
-    #[sol(rpc)]
-    ERC6551Registry,
-    "../contracts/abi/ERC6551Registry.json"
-);
+pub use memory_bindings::{ERC6551Registry, IMemoryNFT, MemoryMarket, MemoryNFT};

@@ -5,13 +5,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use alloy::primitives::{Address, address};
+use alloy::primitives::Address;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-/// Address of the canonical ERC-6551 registry (the same on every chain).
-pub const CANONICAL_REGISTRY: Address = address!("000000006551c19487814612e58FE06813775758");
+pub use memory_bindings::{CANONICAL_REGISTRY, Deployment};
 
 /// Settings as given by flags, environment or file; every field optional so the sources can be
 /// layered. Field names are the TOML keys (snake case).
@@ -109,7 +108,7 @@ impl Settings {
         let deployment = self
             .deployment
             .as_deref()
-            .map(Deployment::read)
+            .map(read_deployment)
             .transpose()?;
         let dep = deployment.as_ref();
         let nft = self.nft.or(dep.map(|d| d.memory_nft)).ok_or_else(|| {
@@ -152,14 +151,14 @@ impl Settings {
             market,
             account_implementation: self
                 .account_implementation
-                .or(dep.and_then(|d| d.memory_account)),
+                .or(dep.map(|d| d.memory_account)),
             registry: self
                 .registry
-                .or(dep.and_then(|d| d.erc6551_registry))
+                .or(dep.map(|d| d.erc6551_registry))
                 .unwrap_or(CANONICAL_REGISTRY),
             start_block: self
                 .start_block
-                .or(dep.and_then(|d| d.deploy_block))
+                .or(dep.map(|d| d.deploy_block))
                 .unwrap_or(0),
             finality_depth: self.finality_depth.unwrap_or(64),
             batch_blocks,
@@ -222,43 +221,21 @@ impl Config {
     }
 }
 
-/// The deployment record written by `scripts/deploy` (`anvil/deployments/<chainId>.json`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Deployment {
-    /// Chain id of the deployment.
-    pub chain_id: u64,
-    /// MemoryNFT address.
-    #[serde(rename = "memoryNFT")]
-    pub memory_nft: Address,
-    /// MemoryMarket address.
-    pub memory_market: Address,
-    /// MemoryAccount implementation address.
-    #[serde(default)]
-    pub memory_account: Option<Address>,
-    /// ERC-6551 registry address.
-    #[serde(default)]
-    pub erc6551_registry: Option<Address>,
-    /// Block of the first deployment transaction.
-    #[serde(default)]
-    pub deploy_block: Option<u64>,
-}
-
-impl Deployment {
-    /// Reads and parses a deployment file.
-    pub fn read(path: &Path) -> Result<Deployment> {
-        let err = |reason: String| Error::Deployment {
-            path: path.display().to_string(),
-            reason,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        serde_json::from_str(&text).map_err(|e| err(e.to_string()))
-    }
+/// Reads and parses a deployment file (`anvil/deployments/<chainId>.json`).
+fn read_deployment(path: &Path) -> Result<Deployment> {
+    Deployment::read(path).map_err(|e| Error::Deployment {
+        path: path.display().to_string(),
+        reason: match e {
+            memory_bindings::Error::Read { source, .. } => source.to_string(),
+            memory_bindings::Error::Parse { message, .. } => message,
+        },
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloy::primitives::address;
 
     fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
         let p = dir.path().join(name);

@@ -39,6 +39,25 @@ pub fn database_url() -> String {
     })
 }
 
+/// The URL of the test database `pool` is connected to: the server (and query, e.g. a unix
+/// socket `host=`) of `DATABASE_URL` with the pool's database name, for child processes.
+pub fn test_db_url(pool: &sqlx::PgPool) -> String {
+    let base = database_url();
+    let db = pool
+        .connect_options()
+        .get_database()
+        .unwrap_or("postgres")
+        .to_string();
+    let (head, query) = base
+        .split_once('?')
+        .map_or((base.as_str(), None), |(h, q)| (h, Some(q)));
+    let server = head.rsplit_once('/').map_or(head, |(s, _)| s);
+    match query {
+        Some(q) => format!("{server}/{db}?{q}"),
+        None => format!("{server}/{db}"),
+    }
+}
+
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
 /// A running anvil with the contracts deployed.
@@ -231,6 +250,33 @@ impl TestChain {
             .expect("anvil_mine");
     }
 
+    /// Waits (up to 90 s) until the indexer's checkpoint in `pool` is the chain's latest block,
+    /// number and hash. Errors while polling (a database or anvil restarting) are retried.
+    pub async fn wait_indexed(&self, pool: &sqlx::PgPool) {
+        let t = std::time::Instant::now();
+        loop {
+            let latest = self
+                .provider
+                .get_block_by_number(Default::default())
+                .await
+                .ok()
+                .flatten();
+            let cp = crate::db::checkpoint(pool, self.chain_id).await.ok();
+            if let (Some(l), Some(cp)) = (&latest, &cp)
+                && cp.block == l.header.number as i64
+                && cp.hash == Some(l.header.hash)
+            {
+                return;
+            }
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(90),
+                "the indexer did not catch up: checkpoint {cp:?}, head {:?}",
+                latest.map(|l| l.header.number)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Replaces the last `depth` blocks with new empty ones (`anvil_reorg`).
     pub async fn reorg(&self, depth: u64) {
         let _: serde_json::Value = self
@@ -256,7 +302,7 @@ impl TestChain {
         let t3 = self.mint(carol, 3, &[t1, t2], false).await;
         // account of token 2 created through the registry directly
         self.send(self.registry().createAccount(
-            self.deployment.memory_account.unwrap(),
+            self.deployment.memory_account,
             B256::ZERO,
             U256::from(self.chain_id),
             self.deployment.memory_nft,

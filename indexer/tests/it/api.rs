@@ -10,8 +10,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use memory_indexer::AppState;
 use memory_indexer::api;
-use memory_indexer::db::{self, Batch, Header};
+use memory_indexer::db::{self, Batch};
 use memory_indexer::events::{Certificate, Event, Meta};
+
+use crate::fixtures::{hash, header, meta, tx};
 use memory_indexer::metrics::Metrics;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -32,11 +34,7 @@ const LLAMA: &str = "llama-3-8b";
 const MISTRAL: &str = "mistral-7b";
 const FAR: u64 = u64::MAX;
 
-pub(crate) fn hash(n: u64) -> B256 {
-    B256::left_padding_from(&n.to_be_bytes())
-}
-
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     format!("0x{}", alloy::hex::encode(b))
 }
 
@@ -46,19 +44,6 @@ pub(crate) fn a(x: Address) -> String {
 
 pub(crate) fn h(n: u64) -> String {
     hex(hash(n).as_slice())
-}
-
-fn header(n: u64) -> Header {
-    Header {
-        number: n,
-        hash: hash(1000 + n),
-        parent_hash: hash(1000 + n - 1),
-        timestamp: 1_700_000_000 + n,
-    }
-}
-
-fn tx(block: u64, log: u64) -> u64 {
-    block * 100 + log
 }
 
 fn minted(
@@ -249,16 +234,6 @@ fn batch(b: u64) -> Batch {
         headers: vec![header(b)],
         finalized: -1,
         head: b,
-    }
-}
-
-fn meta(block: u64, log_index: u64) -> Meta {
-    Meta {
-        block_number: block,
-        block_hash: hash(1000 + block),
-        tx_hash: hash(tx(block, log_index)),
-        log_index,
-        block_timestamp: Some(1_700_000_000 + block),
     }
 }
 

@@ -3,16 +3,14 @@
 //! during live follow, after which the API (detail cache included) shows only canonical data.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, U256, keccak256};
-use alloy::providers::Provider;
 use axum::Router;
 use axum::http::StatusCode;
 use memory_indexer::ingest::Indexer;
 use memory_indexer::metrics::Metrics;
 use memory_indexer::test_utils::{TestChain, database_url, init_tracing};
-use memory_indexer::{AppState, api, db};
+use memory_indexer::{AppState, api};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -309,26 +307,7 @@ async fn after_a_reorg_the_api_shows_only_canonical_data(pool: PgPool) {
     let runner = ix.clone();
     let live = tokio::spawn(async move { runner.run().await });
     let app = app_of(&ix, &pool, metrics);
-    let caught_up = || async {
-        let t = Instant::now();
-        loop {
-            let latest = chain
-                .provider
-                .get_block_by_number(Default::default())
-                .await
-                .expect("latest")
-                .expect("block");
-            let cp = db::checkpoint(&pool, ix.chain_id())
-                .await
-                .expect("checkpoint");
-            if cp.block == latest.header.number as i64 && cp.hash == Some(latest.header.hash) {
-                return;
-            }
-            assert!(t.elapsed() < Duration::from_secs(60), "not caught up");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    caught_up().await;
+    chain.wait_indexed(&pool).await;
     // a new token 4 transferred from alice to dave, then 3 empty blocks; read through the API
     // (which fills the detail cache)
     let a4 = chain.accounts[6];
@@ -338,7 +317,7 @@ async fn after_a_reorg_the_api_shows_only_canonical_data(pool: PgPool) {
         .send(chain.nft().transferFrom(a4, chain.accounts[7], t4).from(a4))
         .await;
     chain.mine(3).await;
-    caught_up().await;
+    chain.wait_indexed(&pool).await;
     let d4 = ok(&app, "/v1/memories/4").await;
     assert_eq!(d4["memory"]["owner"], a(chain.accounts[7]));
     assert_eq!(
@@ -349,7 +328,7 @@ async fn after_a_reorg_the_api_shows_only_canonical_data(pool: PgPool) {
     );
     // the two transactions are reorged away
     chain.reorg(5).await;
-    caught_up().await;
+    chain.wait_indexed(&pool).await;
     let (status, body) = get(&app, "/v1/memories/4").await;
     assert_eq!(
         (status, &body["error"]["code"]),

@@ -2,10 +2,9 @@
 //! field, reorgs at depths 1, 5 and 64 during live follow, a reorg past finality.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
-use alloy::providers::Provider;
 use memory_indexer::Error;
 use memory_indexer::db;
 use memory_indexer::ingest::Indexer;
@@ -36,29 +35,6 @@ async fn assert_verified(pool: &PgPool, ix: &Indexer) {
         report.mismatches
     );
     assert!(report.tokens > 0);
-}
-
-/// Waits until the checkpoint is the chain's latest block (number and hash).
-async fn caught_up(pool: &PgPool, chain: &TestChain, chain_id: u64) {
-    let t = Instant::now();
-    loop {
-        let latest = chain
-            .provider
-            .get_block_by_number(Default::default())
-            .await
-            .expect("latest")
-            .expect("block");
-        let cp = db::checkpoint(pool, chain_id).await.expect("checkpoint");
-        if cp.block == latest.header.number as i64 && cp.hash == Some(latest.header.hash) {
-            return;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "indexer did not catch up: {cp:?} vs {}",
-            latest.header.number
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// token id, creator, owner, account, source model, royalty bps, parents
@@ -295,15 +271,15 @@ async fn reorgs_during_live_follow_leave_no_mismatch(pool: PgPool) -> Result<(),
     let ix = indexer(&chain, &pool, 64).await;
     let metrics_ix = ix.clone();
     let live = tokio::spawn(async move { metrics_ix.run().await });
-    caught_up(&pool, &chain, ix.chain_id()).await;
+    chain.wait_indexed(&pool).await;
     for (round, depth) in [1u64, 5, 64].into_iter().enumerate() {
         activity(&chain, depth, round as u64 + 10).await;
-        caught_up(&pool, &chain, ix.chain_id()).await;
+        chain.wait_indexed(&pool).await;
         let before: i64 = sqlx::query_scalar("SELECT count(*) FROM memories")
             .fetch_one(&pool)
             .await?;
         chain.reorg(depth).await;
-        caught_up(&pool, &chain, ix.chain_id()).await;
+        chain.wait_indexed(&pool).await;
         let after: i64 = sqlx::query_scalar("SELECT count(*) FROM memories")
             .fetch_one(&pool)
             .await?;
@@ -314,7 +290,7 @@ async fn reorgs_during_live_follow_leave_no_mismatch(pool: PgPool) -> Result<(),
         assert_verified(&pool, &ix).await;
         // and the chain goes on after the reorg
         activity(&chain, 2, round as u64 + 20).await;
-        caught_up(&pool, &chain, ix.chain_id()).await;
+        chain.wait_indexed(&pool).await;
         assert_verified(&pool, &ix).await;
     }
     assert!(!live.is_finished(), "indexer still running");
@@ -331,7 +307,7 @@ async fn a_reorg_past_finality_stops_the_indexer(pool: PgPool) -> Result<(), Err
     let runner = ix.clone();
     let live = tokio::spawn(async move { runner.run().await });
     activity(&chain, 12, 1).await;
-    caught_up(&pool, &chain, ix.chain_id()).await;
+    chain.wait_indexed(&pool).await;
     let cp = db::checkpoint(&pool, ix.chain_id()).await?;
     chain.reorg(10).await;
     let r = tokio::time::timeout(Duration::from_secs(30), live)

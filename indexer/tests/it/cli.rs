@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use alloy::primitives::Address;
-use memory_indexer::test_utils::{TestChain, database_url, init_tracing};
+use memory_indexer::test_utils::{TestChain, database_url, init_tracing, test_db_url};
 use memory_indexer::{Error, verify};
 use sqlx::PgPool;
 
@@ -72,23 +72,6 @@ fn bad_input_is_one_readable_line_and_a_failure_exit() {
                 "{args:?}: one line, got {stderr}"
             );
         }
-    }
-}
-
-fn test_db_url(pool: &PgPool) -> String {
-    let base = database_url();
-    let db = pool
-        .connect_options()
-        .get_database()
-        .unwrap_or("postgres")
-        .to_string();
-    let (head, query) = base
-        .split_once('?')
-        .map_or((base.as_str(), None), |(h, q)| (h, Some(q)));
-    let server = head.rsplit_once('/').map_or(head, |(s, _)| s);
-    match query {
-        Some(q) => format!("{server}/{db}?{q}"),
-        None => format!("{server}/{db}"),
     }
 }
 

@@ -11,27 +11,9 @@ use alloy::providers::Provider;
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use memory_indexer::bindings::MemoryNFT;
-use memory_indexer::test_utils::{TestChain, database_url, init_tracing};
+use memory_indexer::test_utils::{TestChain, init_tracing, test_db_url};
 use memory_indexer::{Error, db, verify};
 use sqlx::PgPool;
-
-/// The URL of the test's own database (same server as DATABASE_URL).
-fn test_db_url(pool: &PgPool) -> String {
-    let base = database_url();
-    let db = pool
-        .connect_options()
-        .get_database()
-        .unwrap_or("postgres")
-        .to_string();
-    let (head, query) = base
-        .split_once('?')
-        .map_or((base.as_str(), None), |(h, q)| (h, Some(q)));
-    let server = head.rsplit_once('/').map_or(head, |(s, _)| s);
-    match query {
-        Some(q) => format!("{server}/{db}?{q}"),
-        None => format!("{server}/{db}"),
-    }
-}
 
 fn start(chain: &TestChain, url: &str) -> Child {
     start_with(chain, url, "3")
@@ -197,29 +179,6 @@ impl Drop for PrivatePg {
     }
 }
 
-async fn wait_caught_up(pool: &PgPool, chain: &TestChain) {
-    let t = Instant::now();
-    loop {
-        let latest = chain
-            .provider
-            .get_block_by_number(Default::default())
-            .await
-            .ok()
-            .flatten();
-        let cp = db::checkpoint(pool, chain.chain_id).await.ok();
-        if let (Some(l), Some(cp)) = (&latest, cp)
-            && cp.hash == Some(l.header.hash)
-        {
-            return;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(90),
-            "did not catch up: {cp:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restart_and_anvil_restart_from_a_dump_are_survived() -> Result<(), Error> {
     init_tracing();
@@ -242,7 +201,7 @@ async fn postgres_restart_and_anvil_restart_from_a_dump_are_survived() -> Result
     chain.scenario().await;
     let a = chain.accounts.clone();
     let mut child = start_with(&chain, &url, "64");
-    wait_caught_up(&pool, &chain).await;
+    chain.wait_indexed(&pool).await;
 
     // PostgreSQL goes away while blocks keep coming, then comes back
     pg.pg("stop");
@@ -255,7 +214,7 @@ async fn postgres_restart_and_anvil_restart_from_a_dump_are_survived() -> Result
         "the indexer survives the outage"
     );
     pg.pg("start");
-    wait_caught_up(&pool, &chain).await;
+    chain.wait_indexed(&pool).await;
 
     // anvil is stopped (SIGTERM: it dumps its state) and restarted on the same port from the dump
     let anvil_port = chain.anvil.port();
@@ -288,7 +247,7 @@ async fn postgres_restart_and_anvil_restart_from_a_dump_are_survived() -> Result
     for i in 0..3u64 {
         chain.mint(a[6], 8000 + i, &[], true).await;
     }
-    wait_caught_up(&pool, &chain).await;
+    chain.wait_indexed(&pool).await;
     assert!(
         child.try_wait().expect("try_wait").is_none(),
         "the indexer survives the RPC outage"

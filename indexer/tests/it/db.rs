@@ -2,8 +2,10 @@
 
 use alloy::primitives::{Address, B256, U256, address};
 use memory_indexer::Error;
-use memory_indexer::db::{self, Batch, Header};
-use memory_indexer::events::{Certificate, Event, Meta};
+use memory_indexer::db::{self, Batch};
+use memory_indexer::events::{Certificate, Event};
+
+use crate::fixtures::{hash, header, meta};
 use sqlx::PgPool;
 
 const ALICE: Address = address!("00000000000000000000000000000000000a11ce");
@@ -12,29 +14,6 @@ const CAROL: Address = address!("00000000000000000000000000000000000ca201");
 const IMPL: Address = address!("0000000000000000000000000000000000001111");
 const NFT: Address = address!("0000000000000000000000000000000000002222");
 const MARKET: Address = address!("0000000000000000000000000000000000003333");
-
-fn hash(n: u64) -> B256 {
-    B256::left_padding_from(&n.to_be_bytes())
-}
-
-fn header(n: u64) -> Header {
-    Header {
-        number: n,
-        hash: hash(1000 + n),
-        parent_hash: hash(1000 + n - 1),
-        timestamp: 1_700_000_000 + n,
-    }
-}
-
-fn meta(block: u64, log_index: u64) -> Meta {
-    Meta {
-        block_number: block,
-        block_hash: hash(1000 + block),
-        tx_hash: hash(block * 100 + log_index),
-        log_index,
-        block_timestamp: Some(1_700_000_000 + block),
-    }
-}
 
 fn mint(id: u64, to: Address, parents: &[u64]) -> Vec<Event> {
     vec![

@@ -9,3 +9,4 @@ mod chain;
 mod cli;
 mod crash;
 mod db;
+mod fixtures;
