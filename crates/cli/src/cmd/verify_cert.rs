@@ -1,4 +1,8 @@
 //! `memory verify-cert`: check a certificate's signature and recompute its figures.
+//!
+//! The validity window is reported (`expired` in JSON, a line of text) but does not fail the
+//! command: an expired certificate's figures still say what the files are. Whether a
+//! certificate holds *now* on chain (anchored, not revoked, not expired) is `memory verify`'s job.
 
 use std::path::PathBuf;
 
@@ -41,6 +45,11 @@ pub fn run(args: Args, out: Output) -> Result<()> {
     let re = Recomputed::from_files(&args.matrix, &args.test).context("cannot recompute")?;
     spinner.finish_and_clear();
     let checks = compare(&signed.certificate, &re);
+    let (issued_at, expires_at) = (signed.certificate.issuedAt, signed.certificate.expiresAt);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let expired = expires_at <= now;
     let bad: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.field).collect();
     if out.json {
         out.json(&json!({
@@ -49,6 +58,9 @@ pub fn run(args: Args, out: Output) -> Result<()> {
             "chainId": signed.chain_id,
             "verifyingContract": signed.verifying_contract.to_checksum(None),
             "digest": signed.digest.to_string(),
+            "issuedAt": issued_at.to_string(),
+            "expiresAt": expires_at.to_string(),
+            "expired": expired,
             "match": bad.is_empty(),
             "fields": checks,
         }));
@@ -58,6 +70,10 @@ pub fn run(args: Args, out: Output) -> Result<()> {
             signer.to_checksum(None),
             signed.verifying_contract.to_checksum(None),
             signed.chain_id
+        );
+        println!(
+            "validity: issued at {issued_at}, {} at {expires_at} (unix seconds)",
+            if expired { "EXPIRED" } else { "expires" }
         );
         println!(
             "{:<16} {:<68} {:<68} result",

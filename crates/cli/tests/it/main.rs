@@ -225,6 +225,9 @@ fn pack_fit_evaluate_certify_verify() {
         ],
     );
     assert_eq!(v["match"], true);
+    // Issued at a fixed time long ago: reported as expired, the figures still match.
+    assert_eq!(v["expiresAt"], "2593000");
+    assert_eq!(v["expired"], true);
     let file: Value =
         serde_json::from_str(&std::fs::read_to_string(f.file("cert.json")).unwrap()).unwrap();
     assert_eq!(file["certificate"]["expiresAt"], "2593000");
@@ -244,6 +247,7 @@ fn pack_fit_evaluate_certify_verify() {
         ],
     );
     assert!(text.contains("certificate matches the files"), "{text}");
+    assert!(text.contains("EXPIRED at 2593000"), "{text}");
 
     // A full-precision fit.
     ok(
