@@ -777,6 +777,33 @@ pub async fn write_batch(
         written += rows.send(&mut tx).await?;
     }
 
+    // Anyone can create a token's ERC-6551 account before the token is minted (the address is
+    // counterfactual): link such an account, indexed in an earlier batch, to the new memory row.
+    // It lies in a block at or before the mint, so a rollback that removes it removes the row too.
+    let minted_without_account: Vec<String> = tokens
+        .iter()
+        .filter(|(_, s)| s.minted_in_batch.is_some() && s.known && s.account.is_none())
+        .map(|(id, _)| id.to_string())
+        .collect();
+    if !minted_without_account.is_empty() {
+        sqlx::query(
+            "UPDATE memories m SET account = a.account
+             FROM (SELECT DISTINCT ON (token_id) token_id, account FROM accounts
+                   WHERE chain_id = $1 AND token_id = ANY($2::text[]::numeric[])
+                     AND salt = $3 AND account_chain_id = $4::text::numeric
+                     AND ($5::bytea IS NULL OR implementation = $5)
+                   ORDER BY token_id, block_number, log_index) a
+             WHERE m.chain_id = $1 AND m.token_id = a.token_id AND m.account IS NULL",
+        )
+        .bind(cid)
+        .bind(&minted_without_account)
+        .bind(B256::ZERO.as_slice())
+        .bind(chain_id.to_string())
+        .bind(account_implementation.as_ref().map(|a| a.as_slice()))
+        .execute(&mut *tx)
+        .await?;
+    }
+
     // Derived state of tokens minted before this batch.
     let (mut o_ids, mut o_vals, mut a_ids, mut a_vals) = (vec![], vec![], vec![], vec![]);
     for (id, s) in &tokens {

@@ -13,7 +13,7 @@ use memory_indexer::api;
 use memory_indexer::db::{self, Batch};
 use memory_indexer::events::{Certificate, Event, Meta};
 
-use crate::fixtures::{hash, header, meta, tx};
+use crate::fixtures::{batch_of, hash, header, meta, tx};
 use memory_indexer::metrics::Metrics;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -938,23 +938,6 @@ async fn operations_endpoints(pool: PgPool) {
     assert!(text.contains("indexer_db_pool_connections "));
     let doc = ok(&app, "/openapi.json").await;
     assert_eq!(doc["openapi"], "3.1.0");
-}
-
-fn batch_of(b: u64, events: Vec<Event>) -> Batch {
-    let events = events
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| (meta(b, i as u64), e))
-        .collect();
-    Batch {
-        from: b,
-        to: b,
-        to_header: header(b),
-        events,
-        headers: vec![header(b)],
-        finalized: -1,
-        head: b,
-    }
 }
 
 async fn owner_of(app: &Router, id: u64) -> Value {

@@ -5,7 +5,7 @@ use memory_indexer::Error;
 use memory_indexer::db::{self, Batch};
 use memory_indexer::events::{Certificate, Event};
 
-use crate::fixtures::{hash, header, meta};
+use crate::fixtures::{batch_of, hash, header, meta};
 use sqlx::PgPool;
 
 const ALICE: Address = address!("00000000000000000000000000000000000a11ce");
@@ -455,6 +455,48 @@ async fn a_batch_applies_exactly_once(pool: PgPool) -> Result<(), Error> {
     .execute(&pool)
     .await;
     assert!(dup.is_err());
+    Ok(())
+}
+
+#[sqlx::test(migrator = "memory_indexer::db::MIGRATOR")]
+async fn an_account_created_before_the_mint_is_linked_at_the_mint(
+    pool: PgPool,
+) -> Result<(), Error> {
+    // ERC-6551 addresses are counterfactual: anyone can create token 1's account (and accounts
+    // with other salts) before token 1 exists.
+    init(&pool, 7).await?;
+    let other_salt = address!("00000000000000000000000000000000000000a1");
+    let canonical = address!("00000000000000000000000000000000000000a2");
+    write(
+        &pool,
+        7,
+        &batch_of(
+            1,
+            vec![
+                account(1, other_salt, hash(1)),
+                account(1, canonical, B256::ZERO),
+            ],
+        ),
+    )
+    .await?;
+    write(&pool, 7, &batch_of(2, mint(1, ALICE, &[]))).await?;
+    let linked: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT account FROM memories WHERE chain_id = 7 AND token_id = 1")
+            .fetch_one(&pool)
+            .await?;
+    assert_eq!(linked.as_deref(), Some(canonical.as_slice()));
+    // rolling back the mint leaves the account row and no memory; re-minting links again
+    db::rollback(&pool, 7, 1, header(1).hash).await?;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM memories WHERE chain_id = 7")
+        .fetch_one(&pool)
+        .await?;
+    assert_eq!(rows, 0);
+    write(&pool, 7, &batch_of(2, mint(1, ALICE, &[]))).await?;
+    let linked: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT account FROM memories WHERE chain_id = 7 AND token_id = 1")
+            .fetch_one(&pool)
+            .await?;
+    assert_eq!(linked.as_deref(), Some(canonical.as_slice()));
     Ok(())
 }
 

@@ -1,8 +1,8 @@
 //! Synthetic block and log metadata shared by the database-level tests (no chain).
 
 use alloy::primitives::B256;
-use memory_indexer::db::Header;
-use memory_indexer::events::Meta;
+use memory_indexer::db::{Batch, Header};
+use memory_indexer::events::{Event, Meta};
 
 /// A distinct 32-byte value for `n`.
 pub fn hash(n: u64) -> B256 {
@@ -32,5 +32,23 @@ pub fn meta(block: u64, log_index: u64) -> Meta {
         tx_hash: hash(tx(block, log_index)),
         log_index,
         block_timestamp: Some(1_700_000_000 + block),
+    }
+}
+
+/// A one-block batch (block `b`) of `events`, nothing final.
+pub fn batch_of(b: u64, events: Vec<Event>) -> Batch {
+    let events = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| (meta(b, i as u64), e))
+        .collect();
+    Batch {
+        from: b,
+        to: b,
+        to_header: header(b),
+        events,
+        headers: vec![header(b)],
+        finalized: -1,
+        head: b,
     }
 }
