@@ -2,7 +2,11 @@
 
 use std::collections::HashMap;
 
-use memory_protocol::{Artifact, Dtype, Error, Tensor, checksum::content_checksum, checksum_file};
+use memory_protocol::{
+    Artifact, Dtype, Error, Tensor,
+    checksum::{content_checksum, content_checksum_file, content_checksum_file_with_progress},
+    checksum_file,
+};
 use proptest::prelude::*;
 
 fn st_dtype(d: Dtype) -> safetensors::Dtype {
@@ -106,6 +110,7 @@ proptest! {
         let (s1, s2) = (checksum_file(&p1).unwrap(), checksum_file(&p2).unwrap());
         prop_assert_eq!(s1.content, content_checksum(&a));
         prop_assert_eq!(s1.content, s2.content);
+        prop_assert_eq!(content_checksum_file(&p2).unwrap(), s1.content);
         prop_assert_eq!(s1.file, memory_protocol::checksum::sha256(&a.to_bytes()));
         prop_assert_eq!(s2.file, memory_protocol::checksum::sha256(&shuffled));
     }
@@ -207,7 +212,45 @@ fn file_errors_are_typed() {
     let bytes = a.to_bytes();
     std::fs::write(&p, &bytes[..bytes.len() - 3]).unwrap();
     assert!(matches!(checksum_file(&p), Err(Error::Truncated(_))));
+    assert!(matches!(
+        content_checksum_file(&p),
+        Err(Error::Truncated(_))
+    ));
     assert!(matches!(Artifact::open(&p), Err(Error::Truncated(_))));
+    std::fs::remove_file(&p).unwrap();
+    assert!(matches!(content_checksum_file(&p), Err(Error::Io { .. })));
+}
+
+#[test]
+fn streamed_content_checksum_spans_chunks_and_empty_tensors() {
+    // tensors larger than the 128 KiB read chunk, one empty, in an order other than the file's
+    let big = |n: usize, seed: u32| -> Vec<f32> {
+        (0..n)
+            .map(|i| (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) as f32)
+            .collect()
+    };
+    let a = Artifact::new()
+        .with_tensor(
+            "b",
+            Tensor::from_f32(vec![300, 257], &big(300 * 257, 1)).unwrap(),
+        )
+        .with_tensor("a", Tensor::from_f32(vec![0, 4], &[]).unwrap())
+        .with_tensor(
+            "c",
+            Tensor::from_f32(vec![65_537], &big(65_537, 2)).unwrap(),
+        )
+        .with_meta("kind", "w-matrix");
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big.safetensors");
+    a.write(&p).unwrap();
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    let sum = content_checksum_file_with_progress(&p, &|n| {
+        seen.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    })
+    .unwrap();
+    assert_eq!(sum, content_checksum(&a));
+    assert_eq!(sum, checksum_file(&p).unwrap().content);
+    assert_eq!(seen.into_inner(), 4 * (300 * 257 + 65_537));
 }
 
 proptest! {
