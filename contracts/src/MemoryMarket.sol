@@ -4,6 +4,7 @@ pragma solidity 0.8.28;
 import {MemoryNFT} from "./MemoryNFT.sol";
 import {IERC6551Account} from "./interfaces/IERC6551.sol";
 import {IMemoryMarket} from "./interfaces/IMemoryMarket.sol";
+import {IERC721Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {LibERC6551} from "solady/accounts/LibERC6551.sol";
 
@@ -86,8 +87,16 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
         delete _listings[tokenId];
         // `l.seller` is not arbitrary: it listed the token itself (owner check in `list`), approved this
         // market, and still owns the token (checked above).
+        // A seller who revoked the market's approval after listing gets the market's error, not the
+        // token's; any other failure (e.g. a buyer that is the token's own account) bubbles up as is.
         // slither-disable-next-line arbitrary-send-erc20
-        nft.transferFrom(l.seller, msg.sender, tokenId);
+        try nft.transferFrom(l.seller, msg.sender, tokenId) {}
+        catch (bytes memory reason) {
+            if (bytes4(reason) == IERC721Errors.ERC721InsufficientApproval.selector) revert MarketNotApproved(tokenId);
+            assembly ("memory-safe") {
+                revert(add(reason, 0x20), mload(reason))
+            }
+        }
         emit Sold(tokenId, l.seller, msg.sender, price);
 
         uint256 rest = price;

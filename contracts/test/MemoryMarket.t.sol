@@ -289,7 +289,17 @@ contract MemoryMarketTest is BaseTest {
         nft.approve(address(0), id);
         vm.deal(bob, PRICE);
         vm.prank(bob);
-        vm.expectRevert(abi.encodeWithSelector(IERC721Errors.ERC721InsufficientApproval.selector, address(market), id));
+        vm.expectRevert(abi.encodeWithSelector(IMemoryMarket.MarketNotApproved.selector, id));
+        market.buy{value: PRICE}(id);
+    }
+
+    function test_RevertWhen_BuyerIsTheTokensOwnAccount() public {
+        uint256 id = _mintBy(alice);
+        _list(alice, id, PRICE);
+        address own = nft.accountOf(id);
+        vm.deal(own, PRICE);
+        vm.prank(own);
+        vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.TransferToOwnAccount.selector, id));
         market.buy{value: PRICE}(id);
     }
 

@@ -283,6 +283,9 @@ impl Chain {
             return match decode_revert(&data) {
                 Some(r) => {
                     let hint = match r.name.as_str() {
+                        "MarketNotApproved" if what.starts_with("buy") => {
+                            " (the seller revoked the market's approval after listing)"
+                        }
                         "MarketNotApproved" => {
                             " (the market is not approved for this token: use `memory list --approve`)"
                         }

@@ -18,6 +18,7 @@ use super::random;
 
 const CERTIFIER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 const CERTIFIER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+const ZERO: &str = "0x0000000000000000000000000000000000000000";
 const ALICE_KEY: &str = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
 const ALICE: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 const BOB_KEY: &str = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6";
@@ -857,6 +858,31 @@ fn chain_commands_reject_bad_input_with_one_line() {
         &["buy", "2", "--private-key", BOB_KEY],
         "buy reverted: BuyerIsSeller()",
     );
+    // the seller revokes the market's approval after listing: the buyer learns why
+    let nft = c.deployment()["memoryNFT"].as_str().unwrap().to_owned();
+    let revoke = Command::new(root().join("node_modules/.bin/cast"))
+        .args(["send", &nft, "approve(address,uint256)", ZERO, "2"])
+        .args(["--private-key", BOB_KEY, "--rpc-url", &c.anvil.endpoint()])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&revoke.stdout).contains("status               1"),
+        "cast send approve: {}",
+        String::from_utf8_lossy(&revoke.stderr)
+    );
+    c.fails(
+        &["buy", "2", "--private-key", ALICE_KEY],
+        "buy reverted: MarketNotApproved(tokenId: 2) (the seller revoked the market's approval after listing)",
+    );
+    c.ok(&[
+        "list",
+        "2",
+        "--price",
+        "1",
+        "--approve",
+        "--private-key",
+        BOB_KEY,
+    ]);
     c.fails(
         &["cancel", "2", "--private-key", ALICE_KEY],
         &format!("cancel reverted: NotTokenOwner(caller: {ALICE}, owner: {BOB})"),
