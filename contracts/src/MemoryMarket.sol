@@ -4,6 +4,7 @@ pragma solidity 0.8.28;
 import {MemoryNFT} from "./MemoryNFT.sol";
 import {IERC6551Account} from "./interfaces/IERC6551.sol";
 import {IMemoryMarket} from "./interfaces/IMemoryMarket.sol";
+import {ROYALTY_TABLE_WORDS, RoyaltyTable} from "./libraries/RoyaltyTable.sol";
 import {IERC721Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {LibERC6551} from "solady/accounts/LibERC6551.sol";
@@ -28,13 +29,18 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
     /// @notice The ERC-6551 implementation of the NFT's token-bound accounts.
     address public immutable accountImplementation;
 
+    /// @dev One storage word: what `buy` always reads and clears.
     struct Listing {
         address seller;
         uint96 price;
-        uint256 accountState;
     }
 
     mapping(uint256 tokenId => Listing) private _listings;
+    /// @dev The account `state()` a listing committed to; zero while the account has no code. Kept apart
+    ///      from `Listing` so that a buy of a token whose account was never created (the usual case)
+    ///      neither reads nor clears it: an account cannot lose its code, so no code at the sale means
+    ///      none at the listing either, and the committed state was zero.
+    mapping(uint256 tokenId => uint256) private _listedAccountState;
     mapping(address account => uint256) private _owed;
 
     /// @notice Sum of the ledger: ETH the market holds for recipients that could not be paid.
@@ -57,7 +63,8 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
         }
         uint256 accountState = _accountState(tokenId);
         // forge-lint: disable-next-line(unsafe-typecast)
-        _listings[tokenId] = Listing({seller: holder, price: uint96(price), accountState: accountState}); // checked above
+        _listings[tokenId] = Listing({seller: holder, price: uint96(price)}); // checked above
+        _listedAccountState[tokenId] = accountState;
         emit Listed(tokenId, holder, price, accountState);
     }
 
@@ -70,6 +77,7 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
             if (msg.sender != holder) revert NotTokenOwner(msg.sender, holder);
         }
         delete _listings[tokenId];
+        delete _listedAccountState[tokenId];
         emit ListingCancelled(tokenId, seller);
     }
 
@@ -79,40 +87,26 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
         if (l.seller == address(0)) revert NotListed(tokenId);
         if (msg.value != l.price) revert WrongValue(msg.value, l.price);
         if (msg.sender == l.seller) revert BuyerIsSeller();
-        if (nft.ownerOf(tokenId) != l.seller) revert ListingStale(tokenId);
-        uint256 currentState = _accountState(tokenId);
-        if (currentState != l.accountState) revert AccountStateChanged(tokenId, l.accountState, currentState);
+        address account = _accountOf(tokenId);
+        if (account.code.length != 0) {
+            uint256 listedState = _listedAccountState[tokenId];
+            uint256 currentState = IERC6551Account(payable(account)).state();
+            if (currentState != listedState) revert AccountStateChanged(tokenId, listedState, currentState);
+            if (listedState != 0) delete _listedAccountState[tokenId];
+        }
 
         uint256 price = msg.value;
         delete _listings[tokenId];
-        // `l.seller` is not arbitrary: it listed the token itself (owner check in `list`), approved this
-        // market, and still owns the token (checked above).
-        // A seller who revoked the market's approval after listing gets the market's error, not the
-        // token's; any other failure (e.g. a buyer that is the token's own account) bubbles up as is.
+        // `l.seller` is not arbitrary: it listed the token itself (owner check in `list`) and approved
+        // this market; the transfer checks that it still owns the token and that the approval stands.
         // slither-disable-next-line arbitrary-send-erc20
         try nft.transferFrom(l.seller, msg.sender, tokenId) {}
         catch (bytes memory reason) {
-            if (bytes4(reason) == IERC721Errors.ERC721InsufficientApproval.selector) revert MarketNotApproved(tokenId);
-            assembly ("memory-safe") {
-                revert(add(reason, 0x20), mload(reason))
-            }
+            _revertTransferFailure(tokenId, l.seller, reason);
         }
         emit Sold(tokenId, l.seller, msg.sender, price);
 
-        uint256 rest = price;
-        (address creator, uint256 own) = nft.royaltyInfo(tokenId, price);
-        if (own != 0) {
-            rest -= own;
-            emit RoyaltyPaid(tokenId, tokenId, creator, own, _pay(creator, own));
-        }
-        (uint256[] memory ancestors, uint16[] memory bps) = nft.royaltyTable(tokenId);
-        for (uint256 i; i < ancestors.length; ++i) {
-            uint256 share = price * bps[i] / 10_000;
-            if (share == 0) continue;
-            rest -= share;
-            address account = _accountOf(ancestors[i]);
-            emit RoyaltyPaid(tokenId, ancestors[i], account, share, _pay(account, share));
-        }
+        uint256 rest = price - _payRoyalties(tokenId, price);
         if (rest != 0) _pay(l.seller, rest);
     }
 
@@ -130,12 +124,32 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
     /// @notice The listing of `tokenId` (seller zero when not listed).
     function listingOf(uint256 tokenId) external view returns (address seller, uint256 price, uint256 accountState) {
         Listing storage l = _listings[tokenId];
-        return (l.seller, l.price, l.accountState);
+        return (l.seller, l.price, _listedAccountState[tokenId]);
     }
 
     /// @notice ETH credited to `account` in the ledger.
     function owedTo(address account) external view returns (uint256) {
         return _owed[account];
+    }
+
+    /// @dev Pays the creator's royalty and each ancestor's share of `price` (to the ancestor's token-bound
+    ///      account); returns the total paid or credited.
+    function _payRoyalties(uint256 tokenId, uint256 price) private returns (uint256 paid) {
+        (address creator, uint256 royaltyBps, uint256 count, uint256[ROYALTY_TABLE_WORDS] memory table) =
+            nft.saleRoyalties(tokenId);
+        uint256 own = price * royaltyBps / 10_000;
+        if (own != 0) {
+            paid = own;
+            emit RoyaltyPaid(tokenId, tokenId, creator, own, _pay(creator, own));
+        }
+        for (uint256 i; i < count; ++i) {
+            (uint256 ancestor, uint256 bps) = RoyaltyTable.entryAt(table, i);
+            uint256 share = price * bps / 10_000;
+            if (share == 0) continue;
+            paid += share;
+            address recipient = _accountOf(ancestor);
+            emit RoyaltyPaid(tokenId, ancestor, recipient, share, _pay(recipient, share));
+        }
     }
 
     /// @dev Sends `amount` to `to` with PAYOUT_GAS; on failure credits the ledger. Returns true if credited.
@@ -150,6 +164,22 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
         totalOwed += amount;
         emit Credited(to, amount);
         return true;
+    }
+
+    /// @dev Turns a failed sale transfer into the market's error: a token that left the seller makes the
+    ///      listing stale, a seller who revoked the market's approval gets `MarketNotApproved`; any other
+    ///      failure (e.g. a buyer that is the token's own account) bubbles up as is. Failure path only.
+    function _revertTransferFailure(uint256 tokenId, address seller, bytes memory reason) private view {
+        bytes4 selector = bytes4(reason);
+        if (selector == IERC721Errors.ERC721IncorrectOwner.selector) revert ListingStale(tokenId);
+        if (selector == IERC721Errors.ERC721InsufficientApproval.selector) {
+            // The token checks the approval of its current holder before the `from` address.
+            if (nft.ownerOf(tokenId) != seller) revert ListingStale(tokenId);
+            revert MarketNotApproved(tokenId);
+        }
+        assembly ("memory-safe") {
+            revert(add(reason, 0x20), mload(reason))
+        }
     }
 
     /// @dev The token-bound account's state, 0 while the account has no code.

@@ -271,6 +271,20 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
         return RoyaltyTable.load(_tables[tokenId], _recordOf(tokenId).ancestorCount);
     }
 
+    /// @notice What a sale of `tokenId` pays, in one call (the market's): the creator and its royalty
+    ///         (as `royaltyInfo`), and the royalty table packed as stored — `count` entries, three per
+    ///         word, each `ancestorId << 16 | bps` in 80 bits, lowest bits first (`RoyaltyTable.entryAt`
+    ///         unpacks them; `royaltyTable` gives the same entries as arrays). Unused words are zero.
+    function saleRoyalties(uint256 tokenId)
+        external
+        view
+        returns (address creator, uint256 royaltyBps, uint256 count, uint256[ROYALTY_TABLE_WORDS] memory table)
+    {
+        Record storage r = _recordOf(tokenId);
+        count = r.ancestorCount;
+        return (r.creator, r.royaltyBps, count, RoyaltyTable.copy(_tables[tokenId], count));
+    }
+
     /// @notice The token minted for `checksum`, or 0.
     function tokenIdOfChecksum(bytes32 checksum) external view returns (uint256) {
         return _tokenOfChecksum[checksum];
@@ -324,9 +338,11 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
         return super._update(to, tokenId, auth);
     }
 
-    function _recordOf(uint256 tokenId) private view returns (Record storage) {
-        if (tokenId == 0 || tokenId >= _nextTokenId) revert NonexistentToken(tokenId);
-        return _records[tokenId];
+    /// @dev Every minted token has a creator (its minter), so the record's first word tells whether the
+    ///      token exists; callers read that word anyway (counts, creator, royalty), so the check is free.
+    function _recordOf(uint256 tokenId) private view returns (Record storage r) {
+        r = _records[tokenId];
+        if (r.creator == address(0)) revert NonexistentToken(tokenId);
     }
 
     function _json(uint256 tokenId, Record storage r) private view returns (string memory) {

@@ -261,6 +261,39 @@ contract MemoryMarketTest is BaseTest {
         market.buy{value: PRICE}(id);
     }
 
+    function test_RevertWhen_BuyTokenThatMovedToAnOperatorOfTheMarket() public {
+        // The new holder lets the market move its tokens (to list others): the old listing is still stale.
+        uint256 id = _mintBy(alice);
+        _list(alice, id, PRICE);
+        vm.prank(alice);
+        nft.transferFrom(alice, carol, id);
+        vm.prank(carol);
+        nft.setApprovalForAll(address(market), true);
+        vm.deal(bob, PRICE);
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(IMemoryMarket.ListingStale.selector, id));
+        market.buy{value: PRICE}(id);
+        vm.assertEq(nft.ownerOf(id), carol, "carol keeps her token");
+    }
+
+    function test_buy_WithUnchangedNonZeroAccountStateClearsTheListing() public {
+        uint256 id = _mintBy(alice);
+        MemoryAccount acct =
+            MemoryAccount(payable(registry.createAccount(address(accountImpl), 0, block.chainid, address(nft), id)));
+        vm.prank(alice);
+        acct.execute(carol, 0, "", 0);
+        _list(alice, id, PRICE);
+        (,, uint256 listed) = market.listingOf(id);
+        vm.assertEq(listed, 1, "committed to state 1");
+        _buy(bob, id, PRICE);
+        vm.assertEq(nft.ownerOf(id), bob, "sold");
+        (address seller, uint256 price, uint256 state) = market.listingOf(id);
+        vm.assertEq(seller, address(0), "listing gone");
+        vm.assertEq(price, 0, "price cleared");
+        vm.assertEq(state, 0, "committed state cleared");
+        vm.assertEq(acct.owner(), bob, "the account follows the token");
+    }
+
     function test_RevertWhen_BuyAfterSellerEmptiedAccount() public {
         uint256 id = _mintBy(alice);
         address acct = registry.createAccount(address(accountImpl), 0, block.chainid, address(nft), id);

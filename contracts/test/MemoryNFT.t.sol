@@ -5,6 +5,7 @@ import {MemoryNFT} from "../src/MemoryNFT.sol";
 import {MemoryAccount} from "../src/accounts/MemoryAccount.sol";
 import {IERC6551Registry} from "../src/interfaces/IERC6551.sol";
 import {IMemoryNFT} from "../src/interfaces/IMemoryNFT.sol";
+import {ROYALTY_TABLE_WORDS, RoyaltyTable} from "../src/libraries/RoyaltyTable.sol";
 import {BaseTest} from "./utils/BaseTest.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {IERC2981} from "@openzeppelin/contracts/interfaces/IERC2981.sol";
@@ -322,6 +323,34 @@ contract MemoryNFTTest is BaseTest {
         vm.assertEq(amount, 0.05 ether, "5%");
     }
 
+    function test_saleRoyalties_AgreesWithRoyaltyInfoAndTable() public {
+        // 8 parents, each with its own parent: 16 entries, all six table words in use.
+        uint256[] memory parents = new uint256[](8);
+        for (uint256 i; i < 8; ++i) {
+            parents[i] = _mintBy(alice, _ids(_mintBy(alice)));
+        }
+        uint256 child = _mintBy(bob, parents);
+        for (uint256 t = 1; t <= child; ++t) {
+            (address creator, uint256 royaltyBps, uint256 count, uint256[ROYALTY_TABLE_WORDS] memory words) =
+                nft.saleRoyalties(t);
+            (address receiver, uint256 amount) = nft.royaltyInfo(t, 10_000);
+            vm.assertEq(creator, receiver, "creator is the ERC-2981 receiver");
+            vm.assertEq(royaltyBps, amount, "royalty bps");
+            (uint256[] memory ids, uint16[] memory bps) = nft.royaltyTable(t);
+            vm.assertEq(count, ids.length, "entry count");
+            for (uint256 i; i < count; ++i) {
+                (uint256 id, uint256 share) = RoyaltyTable.entryAt(words, i);
+                vm.assertEq(id, ids[i], "entry id");
+                vm.assertEq(share, bps[i], "entry share");
+            }
+            for (uint256 w = (count + 2) / 3; w < ROYALTY_TABLE_WORDS; ++w) {
+                vm.assertEq(words[w], 0, "unused words are zero");
+            }
+        }
+        (,, uint256 full,) = nft.saleRoyalties(child);
+        vm.assertEq(full, 16, "a full table");
+    }
+
     function test_RevertWhen_ViewsOfNonexistentToken() public {
         vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.NonexistentToken.selector, 1));
         nft.royaltyInfo(1, 1 ether);
@@ -329,6 +358,8 @@ contract MemoryNFTTest is BaseTest {
         nft.memoryOf(1);
         vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.NonexistentToken.selector, 0));
         nft.royaltyTable(0);
+        vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.NonexistentToken.selector, 1));
+        nft.saleRoyalties(1);
         vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.NonexistentToken.selector, 1));
         nft.parentsOf(1);
         vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.NonexistentToken.selector, 1));

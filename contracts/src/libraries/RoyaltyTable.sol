@@ -103,4 +103,26 @@ library RoyaltyTable {
             shares[i] = uint16(entry & SHARE_MASK); // masked to 16 bits
         }
     }
+
+    /// @notice Copies the words that hold `length` entries; the others stay zero and are not read.
+    function copy(uint256[ROYALTY_TABLE_WORDS] storage words, uint256 length)
+        internal
+        view
+        returns (uint256[ROYALTY_TABLE_WORDS] memory out)
+    {
+        uint256 used = (length + ENTRIES_PER_WORD - 1) / ENTRIES_PER_WORD;
+        for (uint256 w; w < used; ++w) {
+            out[w] = words[w];
+        }
+    }
+
+    /// @notice Entry `i` of a copied table: its token id and share in basis points.
+    function entryAt(uint256[ROYALTY_TABLE_WORDS] memory words, uint256 i)
+        internal
+        pure
+        returns (uint256 id, uint256 share)
+    {
+        uint256 entry = (words[i / ENTRIES_PER_WORD] >> ((i % ENTRIES_PER_WORD) * ENTRY_BITS)) & ENTRY_MASK;
+        return (entry >> SHARE_BITS, entry & SHARE_MASK);
+    }
 }

@@ -5,51 +5,86 @@ import {MemoryMarket} from "../../src/MemoryMarket.sol";
 import {IMemoryNFT} from "../../src/interfaces/IMemoryNFT.sol";
 import {BaseTest} from "../utils/BaseTest.sol";
 import {PlainERC721} from "../utils/TestTokens.sol";
+import {Vm} from "../utils/Vm.sol";
 
 /// @notice Gas benchmark of the contracts against a plain OpenZeppelin ERC-721 mint, in the same run.
-///         Each figure is the execution gas of one external call (what `vm.lastCallGas` reports: no
-///         21,000 intrinsic gas, no calldata gas, before refunds), measured with every touched account
-///         and slot cold again (`vm.cool`), as in a fresh transaction. Each scenario runs REPS times on
-///         fresh tokens; the median is written with `vm.snapshotValue` to the `contracts-gas` group
-///         (cache/snapshots/contracts-gas.json), which scripts/bench-contracts turns into a table.
+///         Run it with `forge test --isolate` (scripts/bench-contracts does): every measured call is then
+///         its own transaction, so every account and slot it touches starts cold, as on a real chain
+///         (`vm.cool` alone does not cool accounts the test touched earlier, e.g. funded EOAs). Each
+///         figure is the call's execution gas: the transaction's gas minus the 21,000 intrinsic and the
+///         calldata gas, before the EIP-3529 refund (the refund and the receipt's gasUsed are recorded
+///         too). Each scenario runs REPS times on fresh tokens and fresh addresses; the median is written
+///         with `vm.snapshotValue` to the `contracts-gas` group (cache/snapshots/contracts-gas.json),
+///         which scripts/bench-contracts turns into a table. Without --isolate the scenarios still run
+///         (a smoke test of every path) but nothing is recorded.
 contract ContractsGasBench is BaseTest {
     uint256 internal constant REPS = 5;
     uint256 internal constant PRICE = 1 ether;
     string internal constant GROUP = "contracts-gas";
 
+    /// @dev One metric's samples: execution gas (before refund), refund, receipt gasUsed.
+    struct Samples {
+        uint256[REPS] exec;
+        uint256[REPS] refund;
+        uint256[REPS] txGas;
+    }
+
     PlainERC721 internal plain;
-    address[] internal _touched;
+    bool internal isolated;
 
     function setUp() public override {
         super.setUp();
         plain = new PlainERC721();
-        plain.mint(address(0xF00)); // the counter slot is warm-from-previous-tx (non-zero), as in ours
+        plain.mint(address(0xF00)); // the counter slot is non-zero, as in ours
     }
 
-    function _cool() internal {
-        vm.cool(address(nft));
-        vm.cool(address(market));
-        vm.cool(address(plain));
-        vm.cool(address(registry));
-        vm.cool(address(accountImpl));
-        for (uint256 i; i < _touched.length; ++i) {
-            vm.cool(_touched[i]);
+    /// @dev Sends `data` to `target` from `sender` with `value`, reverting with the call's error; in
+    ///      `--isolate` mode also stores the call's gas as sample `i` of `s`.
+    function _send(Samples memory s, uint256 i, address sender, address target, uint256 value, bytes memory data)
+        internal
+        returns (bytes memory ret)
+    {
+        bool ok;
+        vm.prank(sender);
+        (ok, ret) = target.call{value: value}(data);
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 0x20), mload(ret))
+            }
         }
-        delete _touched;
+        Vm.Gas memory g = vm.lastCallGas();
+        // An isolated call is a transaction: its gas includes the 21,000 intrinsic gas.
+        isolated = g.gasTotalUsed >= 21_000;
+        if (!isolated) return ret;
+        uint256 refund = uint256(int256(g.gasRefunded));
+        s.txGas[i] = g.gasTotalUsed;
+        s.refund[i] = refund;
+        s.exec[i] = g.gasTotalUsed + refund - _intrinsicGas(data);
     }
 
-    function _gas() internal view returns (uint256) {
-        return vm.lastCallGas().gasTotalUsed;
+    /// @dev 21,000 + 4 gas per zero calldata byte + 16 per other byte (EIP-2028; Cancun, no EIP-7623 floor).
+    function _intrinsicGas(bytes memory data) internal pure returns (uint256 gas) {
+        gas = 21_000;
+        for (uint256 i; i < data.length; ++i) {
+            gas += data[i] == 0 ? 4 : 16;
+        }
     }
 
-    function _record(string memory name, uint256[REPS] memory samples) internal {
+    function _record(string memory name, Samples memory s) internal {
+        if (!isolated) return;
+        vm.snapshotValue(GROUP, name, _median(s.exec));
+        vm.snapshotValue(GROUP, string.concat(name, "_refund"), _median(s.refund));
+        vm.snapshotValue(GROUP, string.concat(name, "_tx"), _median(s.txGas));
+    }
+
+    function _median(uint256[REPS] memory samples) internal pure returns (uint256) {
         // Insertion sort; REPS is odd.
         for (uint256 i = 1; i < REPS; ++i) {
             for (uint256 j = i; j > 0 && samples[j - 1] > samples[j]; --j) {
                 (samples[j - 1], samples[j]) = (samples[j], samples[j - 1]);
             }
         }
-        vm.snapshotValue(GROUP, name, samples[REPS / 2]);
+        return samples[REPS / 2];
     }
 
     function _receiver(uint256 i) internal pure returns (address) {
@@ -63,51 +98,49 @@ contract ContractsGasBench is BaseTest {
         _benchMint();
         _benchTransferAndAnchor();
         _benchList();
-        _benchBuy(1, 0, false, "buy_0_ancestors");
-        _benchBuy(2, 2, false, "buy_2_ancestors_fresh_accounts");
-        _benchBuy(3, 2, true, "buy_2_ancestors_funded_accounts");
-        _benchBuy(4, 8, false, "buy_8_ancestors_fresh_accounts");
-        _benchBuy(5, 8, true, "buy_8_ancestors_funded_accounts");
+        _benchBuy(1, 0, false, false, "buy_0_ancestors");
+        _benchBuy(6, 0, false, true, "buy_0_ancestors_returning_buyer");
+        _benchBuy(2, 2, false, false, "buy_2_ancestors_fresh_accounts");
+        _benchBuy(3, 2, true, false, "buy_2_ancestors_funded_accounts");
+        _benchBuy(4, 8, false, false, "buy_8_ancestors_fresh_accounts");
+        _benchBuy(5, 8, true, false, "buy_8_ancestors_funded_accounts");
         _benchAccountCreation();
     }
 
     function _benchBaseline() internal {
-        uint256[REPS] memory mintGas;
-        uint256[REPS] memory transferGas;
+        Samples memory mintGas;
+        Samples memory transferGas;
         for (uint256 i; i < REPS; ++i) {
-            _cool();
-            uint256 id = plain.mint(_receiver(i));
-            mintGas[i] = _gas();
-            _cool();
-            vm.prank(_receiver(i));
-            plain.transferFrom(_receiver(i), _receiver(100 + i), id);
-            transferGas[i] = _gas();
+            address holder = _receiver(i);
+            bytes memory ret = _send(mintGas, i, holder, address(plain), 0, abi.encodeCall(plain.mint, (holder)));
+            uint256 id = abi.decode(ret, (uint256));
+            _send(
+                transferGas,
+                i,
+                holder,
+                address(plain),
+                0,
+                abi.encodeCall(plain.transferFrom, (holder, _receiver(100 + i), id))
+            );
         }
         _record("oz_mint_baseline", mintGas);
         _record("oz_transfer_baseline", transferGas);
     }
 
     function _benchMint() internal {
-        uint256[REPS] memory noParents;
-        uint256[REPS] memory twoParents;
-        uint256[REPS] memory withAccount;
+        Samples memory noParents;
+        Samples memory twoParents;
+        Samples memory withAccount;
         for (uint256 i; i < REPS; ++i) {
-            _cool();
-            vm.prank(_receiver(i));
-            uint256 a = nft.mint(_params(_receiver(i), _nextChecksum(), new uint256[](0)));
-            noParents[i] = _gas();
-            vm.prank(_receiver(i));
-            uint256 b = nft.mint(_params(_receiver(i), _nextChecksum(), new uint256[](0)));
-            _cool();
-            vm.prank(_receiver(i));
-            nft.mint(_params(_receiver(i), _nextChecksum(), _ids(a, b)));
-            twoParents[i] = _gas();
-            IMemoryNFT.MintParams memory p = _params(_receiver(i), _nextChecksum(), new uint256[](0));
+            address creator = _receiver(i);
+            bytes memory data = abi.encodeCall(nft.mint, (_params(creator, _nextChecksum(), new uint256[](0))));
+            uint256 a = abi.decode(_send(noParents, i, creator, address(nft), 0, data), (uint256));
+            uint256 b = _mintBy(creator);
+            data = abi.encodeCall(nft.mint, (_params(creator, _nextChecksum(), _ids(a, b))));
+            _send(twoParents, i, creator, address(nft), 0, data);
+            IMemoryNFT.MintParams memory p = _params(creator, _nextChecksum(), new uint256[](0));
             p.createAccount = true;
-            _cool();
-            vm.prank(_receiver(i));
-            nft.mint(p);
-            withAccount[i] = _gas();
+            _send(withAccount, i, creator, address(nft), 0, abi.encodeCall(nft.mint, (p)));
         }
         _record("mint_no_parents", noParents);
         _record("mint_2_parents", twoParents);
@@ -116,58 +149,53 @@ contract ContractsGasBench is BaseTest {
 
     /// @dev What creating an account through the registry costs on its own (part of mint_with_account).
     function _benchAccountCreation() internal {
-        uint256[REPS] memory samples;
+        Samples memory samples;
         for (uint256 i; i < REPS; ++i) {
             uint256 id = _mintBy(_receiver(i));
-            _cool();
-            registry.createAccount(address(accountImpl), 0, block.chainid, address(nft), id);
-            samples[i] = _gas();
+            bytes memory data =
+                abi.encodeCall(registry.createAccount, (address(accountImpl), 0, block.chainid, address(nft), id));
+            _send(samples, i, _receiver(i), address(registry), 0, data);
         }
         _record("registry_create_account", samples);
     }
 
     function _benchTransferAndAnchor() internal {
-        uint256[REPS] memory transferGas;
-        uint256[REPS] memory anchorGas;
+        Samples memory transferGas;
+        Samples memory anchorGas;
         for (uint256 i; i < REPS; ++i) {
-            uint256 id = _mintBy(_receiver(i));
-            _cool();
-            vm.prank(_receiver(i));
-            nft.transferFrom(_receiver(i), _receiver(200 + i), id);
-            transferGas[i] = _gas();
+            address holder = _receiver(i);
+            uint256 id = _mintBy(holder);
+            bytes memory data = abi.encodeCall(nft.transferFrom, (holder, _receiver(200 + i), id));
+            _send(transferGas, i, holder, address(nft), 0, data);
 
             IMemoryNFT.Certificate memory c = _cert(_checksumOf(id));
             bytes memory sig = _sign(CERTIFIER_KEY, nft.hashCertificate(c));
-            _cool();
-            nft.anchorCertificate(id, c, sig);
-            anchorGas[i] = _gas();
+            _send(anchorGas, i, certifier, address(nft), 0, abi.encodeCall(nft.anchorCertificate, (id, c, sig)));
         }
         _record("transfer", transferGas);
         _record("anchor_certificate", anchorGas);
     }
 
     function _benchList() internal {
-        uint256[REPS] memory samples;
+        Samples memory samples;
         for (uint256 i; i < REPS; ++i) {
-            uint256 id = _mintBy(_receiver(i));
-            vm.prank(_receiver(i));
+            address holder = _receiver(i);
+            uint256 id = _mintBy(holder);
+            vm.prank(holder);
             nft.approve(address(market), id);
-            _cool();
-            vm.prank(_receiver(i));
-            market.list(id, PRICE);
-            samples[i] = _gas();
+            _send(samples, i, holder, address(market), 0, abi.encodeCall(market.list, (id, PRICE)));
         }
         _record("list", samples);
     }
 
     /// @dev A token with `ancestors` parents (no grandparents), sold by a funded seller EOA that is not
-    ///      its creator (also funded) to a funded buyer that holds no memory NFT yet (first purchase:
-    ///      its ERC-721 balance slot goes from zero). `funded`: the ancestors' account addresses already
-    ///      hold ETH (a previous sale paid them), else this sale is their first income (+25,000 gas each
-    ///      for a new account). Every scenario uses its own addresses (`scenario`).
-    function _benchBuy(uint256 scenario, uint256 ancestors, bool funded, string memory name) internal {
-        uint256[REPS] memory samples;
-        uint256[REPS] memory refunds;
+    ///      its creator (also funded) to a funded buyer. `returning`: the buyer already holds a memory NFT
+    ///      (its ERC-721 balance word is non-zero), else this is its first (22,100 gas for the word).
+    ///      `funded`: the ancestors' account addresses already hold ETH (a previous sale paid them), else
+    ///      this sale is their first income (+25,000 gas each for a new account). Every scenario uses its
+    ///      own addresses (`scenario`).
+    function _benchBuy(uint256 scenario, uint256 ancestors, bool funded, bool returning, string memory name) internal {
+        Samples memory samples;
         for (uint256 i; i < REPS; ++i) {
             address creator = _receiver(1000 * scenario + 300 + i);
             address seller = _receiver(1000 * scenario + 400 + i);
@@ -179,23 +207,15 @@ contract ContractsGasBench is BaseTest {
             for (uint256 k; k < ancestors; ++k) {
                 parents[k] = _mintBy(creator);
                 if (funded) vm.deal(nft.accountOf(parents[k]), 1);
-                _touched.push(nft.accountOf(parents[k]));
             }
+            if (returning) _mintBy(buyer);
             uint256 id = _mintBy(creator, parents);
             vm.prank(creator);
             nft.transferFrom(creator, seller, id);
             _list(seller, id, PRICE);
-            _touched.push(creator);
-            _touched.push(seller);
-            _touched.push(buyer);
-            _touched.push(nft.accountOf(id));
-            _cool();
-            vm.prank(buyer);
-            market.buy{value: PRICE}(id);
-            samples[i] = _gas();
-            refunds[i] = uint256(int256(vm.lastCallGas().gasRefunded));
+            _send(samples, i, buyer, address(market), PRICE, abi.encodeCall(market.buy, (id)));
+            require(nft.ownerOf(id) == buyer, "bench: the sale did not happen");
         }
         _record(name, samples);
-        _record(string.concat(name, "_refund"), refunds);
     }
 }
