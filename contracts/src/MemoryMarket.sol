@@ -106,8 +106,7 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
         }
         emit Sold(tokenId, l.seller, msg.sender, price);
 
-        uint256 rest = price - _payRoyalties(tokenId, price);
-        if (rest != 0) _pay(l.seller, rest);
+        _settle(tokenId, price, l.seller);
     }
 
     /// @notice Sends the caller everything credited to it in the ledger.
@@ -132,16 +131,32 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
         return _owed[account];
     }
 
-    /// @dev Pays the creator's royalty and each ancestor's share of `price` (to the ancestor's token-bound
-    ///      account); returns the total paid or credited.
-    function _payRoyalties(uint256 tokenId, uint256 price) private returns (uint256 paid) {
+    /// @dev Splits `price`: the creator's royalty, each ancestor's share to the ancestor's token-bound
+    ///      account, the rest to `seller`. A primary sale (the seller is the creator) pays the royalty and
+    ///      the rest in one transfer, last; its `RoyaltyPaid` then follows the ancestors' and still
+    ///      reports the royalty part.
+    function _settle(uint256 tokenId, uint256 price, address seller) private {
         (address creator, uint256 royaltyBps, uint256 count, uint256[ROYALTY_TABLE_WORDS] memory table) =
             nft.saleRoyalties(tokenId);
         uint256 own = price * royaltyBps / 10_000;
-        if (own != 0) {
-            paid = own;
-            emit RoyaltyPaid(tokenId, tokenId, creator, own, _pay(creator, own));
+        uint256 rest = price - own;
+        bool primary = creator == seller;
+        if (!primary && own != 0) emit RoyaltyPaid(tokenId, tokenId, creator, own, _pay(creator, own));
+        if (count != 0) rest -= _payAncestors(tokenId, price, count, table);
+        if (primary) {
+            bool credited = _pay(seller, own + rest);
+            if (own != 0) emit RoyaltyPaid(tokenId, tokenId, creator, own, credited);
+        } else if (rest != 0) {
+            _pay(seller, rest);
         }
+    }
+
+    /// @dev Pays each of the `count` royalty-table entries its share of `price` at the ancestor's
+    ///      token-bound account; returns the total.
+    function _payAncestors(uint256 tokenId, uint256 price, uint256 count, uint256[ROYALTY_TABLE_WORDS] memory table)
+        private
+        returns (uint256 paid)
+    {
         for (uint256 i; i < count; ++i) {
             (uint256 ancestor, uint256 bps) = RoyaltyTable.entryAt(table, i);
             uint256 share = price * bps / 10_000;

@@ -7,6 +7,7 @@ import {IMemoryMarket} from "../src/interfaces/IMemoryMarket.sol";
 import {IMemoryNFT} from "../src/interfaces/IMemoryNFT.sol";
 import {Actor} from "./utils/Actor.sol";
 import {BaseTest} from "./utils/BaseTest.sol";
+import {Vm} from "./utils/Vm.sol";
 import {IERC721Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {IERC721} from "@openzeppelin/contracts/token/ERC721/IERC721.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
@@ -158,6 +159,54 @@ contract MemoryMarketTest is BaseTest {
         vm.assertEq(address(market).balance, 0, "market keeps nothing");
         (address seller,,) = market.listingOf(id);
         vm.assertEq(seller, address(0), "listing consumed");
+    }
+
+    /// @dev A primary sale: the creator is the seller and gets its royalty and the rest in one transfer.
+    function test_buy_PrimarySalePaysTheCreatorOnce() public {
+        uint256 parent = _mintBy(carol);
+        uint256 id = _mintBy(alice, _ids(parent)); // alice creates (5%) and sells
+        _list(alice, id, PRICE);
+        address accountP = nft.accountOf(parent);
+        address buyer = address(0xB11);
+
+        vm.expectEmit(address(market));
+        emit IMemoryMarket.Sold(id, alice, buyer, PRICE);
+        vm.expectEmit(address(market));
+        emit IMemoryMarket.RoyaltyPaid(id, parent, accountP, 0.1 ether, false);
+        vm.expectEmit(address(market));
+        emit IMemoryMarket.RoyaltyPaid(id, id, alice, 0.5 ether, false);
+        vm.recordLogs();
+        _buy(buyer, id, PRICE);
+
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        uint256 royaltyEvents;
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics[0] == IMemoryMarket.RoyaltyPaid.selector) ++royaltyEvents;
+        }
+        vm.assertEq(royaltyEvents, 2, "one RoyaltyPaid for the creator, one for the parent");
+        vm.assertEq(alice.balance, PRICE - 0.1 ether, "creator-seller: royalty + rest");
+        vm.assertEq(accountP.balance, 0.1 ether, "parent account 1%");
+        vm.assertEq(address(market).balance, 0, "market keeps nothing");
+    }
+
+    /// @dev A primary sale whose creator-seller refuses ETH: royalty and rest are credited together.
+    function test_buy_PrimarySaleCreditsARefusingCreator() public {
+        Actor creator = new Actor(market);
+        vm.prank(address(creator));
+        uint256 id = nft.mint(_params(address(creator), _nextChecksum(), new uint256[](0)));
+        creator.exec(address(nft), 0, abi.encodeCall(IERC721.approve, (address(market), id)));
+        creator.exec(address(market), 0, abi.encodeCall(MemoryMarket.list, (id, PRICE)));
+        creator.setMode(Actor.Mode.Revert, 0);
+
+        vm.expectEmit(address(market));
+        emit IMemoryMarket.Credited(address(creator), PRICE);
+        vm.expectEmit(address(market));
+        emit IMemoryMarket.RoyaltyPaid(id, id, address(creator), 0.5 ether, true);
+        _buy(bob, id, PRICE);
+        vm.assertEq(nft.ownerOf(id), bob, "sale went through");
+        vm.assertEq(market.owedTo(address(creator)), PRICE, "everything credited once");
+        vm.assertEq(market.totalOwed(), PRICE, "ledger total");
+        vm.assertEq(address(market).balance, PRICE, "market holds exactly the ledger");
     }
 
     /// @dev Income paid to a not-yet-created account waits there; the ancestor's holder takes it.

@@ -98,12 +98,13 @@ contract ContractsGasBench is BaseTest {
         _benchMint();
         _benchTransferAndAnchor();
         _benchList();
-        _benchBuy(1, 0, false, false, "buy_0_ancestors");
-        _benchBuy(6, 0, false, true, "buy_0_ancestors_returning_buyer");
-        _benchBuy(2, 2, false, false, "buy_2_ancestors_fresh_accounts");
-        _benchBuy(3, 2, true, false, "buy_2_ancestors_funded_accounts");
-        _benchBuy(4, 8, false, false, "buy_8_ancestors_fresh_accounts");
-        _benchBuy(5, 8, true, false, "buy_8_ancestors_funded_accounts");
+        _benchBuy(1, 0, false, false, false, "buy_0_ancestors");
+        _benchBuy(6, 0, false, true, false, "buy_0_ancestors_returning_buyer");
+        _benchBuy(7, 0, false, true, true, "buy_0_ancestors_primary_returning_buyer");
+        _benchBuy(2, 2, false, false, false, "buy_2_ancestors_fresh_accounts");
+        _benchBuy(3, 2, true, false, false, "buy_2_ancestors_funded_accounts");
+        _benchBuy(4, 8, false, false, false, "buy_8_ancestors_fresh_accounts");
+        _benchBuy(5, 8, true, false, false, "buy_8_ancestors_funded_accounts");
         _benchAccountCreation();
     }
 
@@ -189,12 +190,19 @@ contract ContractsGasBench is BaseTest {
     }
 
     /// @dev A token with `ancestors` parents (no grandparents), sold by a funded seller EOA that is not
-    ///      its creator (also funded) to a funded buyer. `returning`: the buyer already holds a memory NFT
-    ///      (its ERC-721 balance word is non-zero), else this is its first (22,100 gas for the word).
-    ///      `funded`: the ancestors' account addresses already hold ETH (a previous sale paid them), else
-    ///      this sale is their first income (+25,000 gas each for a new account). Every scenario uses its
-    ///      own addresses (`scenario`).
-    function _benchBuy(uint256 scenario, uint256 ancestors, bool funded, bool returning, string memory name) internal {
+    ///      its creator (also funded) to a funded buyer; `primary`: the creator sells it itself.
+    ///      `returning`: the buyer already holds a memory NFT (its ERC-721 balance word is non-zero), else
+    ///      this is its first (22,100 gas for the word). `funded`: the ancestors' account addresses
+    ///      already hold ETH (a previous sale paid them), else this sale is their first income (+25,000
+    ///      gas each for a new account). Every scenario uses its own addresses (`scenario`).
+    function _benchBuy(
+        uint256 scenario,
+        uint256 ancestors,
+        bool funded,
+        bool returning,
+        bool primary,
+        string memory name
+    ) internal {
         Samples memory samples;
         for (uint256 i; i < REPS; ++i) {
             address creator = _receiver(1000 * scenario + 300 + i);
@@ -210,8 +218,12 @@ contract ContractsGasBench is BaseTest {
             }
             if (returning) _mintBy(buyer);
             uint256 id = _mintBy(creator, parents);
-            vm.prank(creator);
-            nft.transferFrom(creator, seller, id);
+            if (primary) {
+                seller = creator;
+            } else {
+                vm.prank(creator);
+                nft.transferFrom(creator, seller, id);
+            }
             _list(seller, id, PRICE);
             _send(samples, i, buyer, address(market), PRICE, abi.encodeCall(market.buy, (id)));
             require(nft.ownerOf(id) == buyer, "bench: the sale did not happen");

@@ -74,6 +74,16 @@ interface Vm {
     function toString(address value) external pure returns (string memory);
     function toString(bytes32 value) external pure returns (string memory);
 
+    // Logs.
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory logs);
+
     // Scripts and gas.
     struct Gas {
         uint64 gasLimit;
@@ -83,7 +93,6 @@ interface Vm {
         uint64 gasRemaining;
     }
 
-    function cool(address target) external;
     function lastCallGas() external view returns (Gas memory gas);
     function startBroadcast(uint256 privateKey) external;
     function stopBroadcast() external;
