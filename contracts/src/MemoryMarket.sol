@@ -133,21 +133,34 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
 
     /// @dev Splits `price`: the creator's royalty, each ancestor's share to the ancestor's token-bound
     ///      account, the rest to `seller`. A primary sale (the seller is the creator) pays the royalty and
-    ///      the rest in one transfer, last; its `RoyaltyPaid` then follows the ancestors' and still
-    ///      reports the royalty part.
+    ///      the rest in one transfer; its `RoyaltyPaid` still reports the royalty part. Events come in
+    ///      the same order either way: the creator's `RoyaltyPaid`, then the ancestors'.
     function _settle(uint256 tokenId, uint256 price, address seller) private {
         (address creator, uint256 royaltyBps, uint256 count, uint256[ROYALTY_TABLE_WORDS] memory table) =
             nft.saleRoyalties(tokenId);
         uint256 own = price * royaltyBps / 10_000;
-        uint256 rest = price - own;
-        bool primary = creator == seller;
-        if (!primary && own != 0) emit RoyaltyPaid(tokenId, tokenId, creator, own, _pay(creator, own));
-        if (count != 0) rest -= _payAncestors(tokenId, price, count, table);
-        if (primary) {
-            bool credited = _pay(seller, own + rest);
+        if (creator == seller) {
+            uint256 toSeller = price - _sharesTotal(price, count, table);
+            bool credited = _pay(seller, toSeller);
             if (own != 0) emit RoyaltyPaid(tokenId, tokenId, creator, own, credited);
-        } else if (rest != 0) {
-            _pay(seller, rest);
+            if (count != 0) _payAncestors(tokenId, price, count, table);
+            return;
+        }
+        uint256 rest = price - own;
+        if (own != 0) emit RoyaltyPaid(tokenId, tokenId, creator, own, _pay(creator, own));
+        if (count != 0) rest -= _payAncestors(tokenId, price, count, table);
+        if (rest != 0) _pay(seller, rest);
+    }
+
+    /// @dev What the `count` royalty-table entries take of `price` (each share rounded down, as paid).
+    function _sharesTotal(uint256 price, uint256 count, uint256[ROYALTY_TABLE_WORDS] memory table)
+        private
+        pure
+        returns (uint256 total)
+    {
+        for (uint256 i; i < count; ++i) {
+            (, uint256 bps) = RoyaltyTable.entryAt(table, i);
+            total += price * bps / 10_000;
         }
     }
 

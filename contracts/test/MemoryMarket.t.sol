@@ -172,9 +172,9 @@ contract MemoryMarketTest is BaseTest {
         vm.expectEmit(address(market));
         emit IMemoryMarket.Sold(id, alice, buyer, PRICE);
         vm.expectEmit(address(market));
-        emit IMemoryMarket.RoyaltyPaid(id, parent, accountP, 0.1 ether, false);
-        vm.expectEmit(address(market));
         emit IMemoryMarket.RoyaltyPaid(id, id, alice, 0.5 ether, false);
+        vm.expectEmit(address(market));
+        emit IMemoryMarket.RoyaltyPaid(id, parent, accountP, 0.1 ether, false);
         vm.recordLogs();
         _buy(buyer, id, PRICE);
 
