@@ -159,8 +159,7 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
         returns (uint256 total)
     {
         for (uint256 i; i < count; ++i) {
-            (, uint256 bps) = RoyaltyTable.entryAt(table, i);
-            total += price * bps / 10_000;
+            total += price * RoyaltyTable.shareAt(table, i) / 10_000;
         }
     }
 

@@ -125,4 +125,9 @@ library RoyaltyTable {
         uint256 entry = (words[i / ENTRIES_PER_WORD] >> ((i % ENTRIES_PER_WORD) * ENTRY_BITS)) & ENTRY_MASK;
         return (entry >> SHARE_BITS, entry & SHARE_MASK);
     }
+
+    /// @notice The share in basis points of entry `i` of a copied table.
+    function shareAt(uint256[ROYALTY_TABLE_WORDS] memory words, uint256 i) internal pure returns (uint256 share) {
+        return (words[i / ENTRIES_PER_WORD] >> ((i % ENTRIES_PER_WORD) * ENTRY_BITS)) & SHARE_MASK;
+    }
 }
