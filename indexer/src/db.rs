@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Row};
+use sqlx::{ConnectOptions, Connection, PgPool, Row};
 use tracing::{debug, instrument};
 
 use crate::copy::CopyRows;
@@ -16,9 +16,31 @@ use crate::events::{Event, Meta};
 /// The embedded migrations of `indexer/migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Connects a pool to `url` (the connection is checked by one query).
+/// How long [`connect`] keeps trying to reach a database that is starting.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects a pool to `url`. One connection is opened first, so that a database that cannot be
+/// used fails with its real cause (connection refused, authentication, unknown database) instead
+/// of the pool's "timed out"; a server that is not listening yet gets [`CONNECT_TIMEOUT`] to start.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
     let opts: PgConnectOptions = url.parse()?;
+    let deadline = std::time::Instant::now() + CONNECT_TIMEOUT;
+    loop {
+        match opts.connect().await {
+            Ok(conn) => {
+                // best effort: the pool opens its own connections
+                let _ = conn.close().await;
+                break;
+            }
+            // the server is not up (yet): retry until the deadline
+            Err(sqlx::Error::Io(e)) if std::time::Instant::now() < deadline => {
+                debug!(target: "indexer::db", error = %e, "database not reachable yet, retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            // refused by the server (authentication, unknown database, ...) or out of time
+            Err(e) => return Err(e.into()),
+        }
+    }
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))

@@ -42,12 +42,17 @@ pub fn database_url() -> String {
 /// The URL of the test database `pool` is connected to: the server (and query, e.g. a unix
 /// socket `host=`) of `DATABASE_URL` with the pool's database name, for child processes.
 pub fn test_db_url(pool: &sqlx::PgPool) -> String {
-    let base = database_url();
     let db = pool
         .connect_options()
         .get_database()
         .unwrap_or("postgres")
         .to_string();
+    database_url_named(&db)
+}
+
+/// `DATABASE_URL` with its database name replaced by `db` (server and query kept).
+pub fn database_url_named(db: &str) -> String {
+    let base = database_url();
     let (head, query) = base
         .split_once('?')
         .map_or((base.as_str(), None), |(h, q)| (h, Some(q)));

@@ -4,7 +4,9 @@
 use std::process::Command;
 
 use alloy::primitives::Address;
-use memory_indexer::test_utils::{TestChain, database_url, init_tracing, test_db_url};
+use memory_indexer::test_utils::{
+    TestChain, database_url, database_url_named, init_tracing, test_db_url,
+};
 use memory_indexer::{Error, verify};
 use sqlx::PgPool;
 
@@ -60,6 +62,28 @@ fn bad_input_is_one_readable_line_and_a_failure_exit() {
         "{stderr}"
     );
     assert!(t.elapsed() < std::time::Duration::from_secs(60));
+    // a database that cannot be used: its real cause, once, on one line
+    let out = bin()
+        .args([
+            "migrate",
+            "--database-url",
+            &database_url_named("no_such_database"),
+        ])
+        .args(["--nft", "0x5FbDB2315678afecb367f032d93F642f64180aa3"])
+        .args(["--market", "0x5FbDB2315678afecb367f032d93F642f64180aa3"])
+        .output()
+        .expect("run memory-indexer");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot connect to PostgreSQL: database: ")
+            && stderr
+                .matches(r#"database "no_such_database" does not exist"#)
+                .count()
+                == 1,
+        "{stderr}"
+    );
     for (args, expected) in cases {
         let out = bin().args(args).output().expect("run memory-indexer");
         let stderr = String::from_utf8_lossy(&out.stderr);

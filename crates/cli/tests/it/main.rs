@@ -536,6 +536,15 @@ fn bad_files_give_one_error_line() {
     let bytes = std::fs::read(f.file("w.safetensors")).unwrap();
     std::fs::write(f.file("cut.safetensors"), &bytes[..bytes.len() - 10]).unwrap();
     fails(d, &["checksum", "cut.safetensors"], "truncated file");
+    // the OS error once, not once per level of the error chain
+    fails(
+        d,
+        &["checksum", "absent.safetensors"],
+        "cannot checksum absent.safetensors: absent.safetensors: No such file or directory",
+    );
+    let out = memory(d, &["checksum", "absent.safetensors"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
     fails(
         d,
         &[
