@@ -16,6 +16,7 @@ use crate::{output::Output, wallet::KeyArgs};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The token.
+    #[arg(value_parser = crate::cmd::chain::parse_token)]
     pub token: U256,
     /// Create the account if it does not exist yet (needs a key).
     #[arg(long)]

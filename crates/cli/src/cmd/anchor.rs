@@ -16,6 +16,7 @@ use crate::{output::Output, wallet::KeyArgs};
 #[derive(clap::Args, Debug)]
 pub struct AnchorArgs {
     /// Token to anchor the certificate to.
+    #[arg(value_parser = crate::cmd::chain::parse_token)]
     pub token: U256,
     /// Certificate JSON file (written by `memory certify`).
     #[arg(long, value_name = "FILE")]

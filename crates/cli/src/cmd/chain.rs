@@ -356,6 +356,20 @@ fn one_line(s: &str) -> String {
     s.replace(['\n', '\r'], " ")
 }
 
+/// A token id: a decimal uint256 (`3`), or `0x` and hex digits.
+pub fn parse_token(s: &str) -> Result<U256, String> {
+    let t = s.trim();
+    let valid = match t.strip_prefix("0x") {
+        Some(hex) => !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()),
+        None => !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()),
+    };
+    if !valid {
+        return Err(format!("`{s}` is not a token id (a whole number, e.g. 3)"));
+    }
+    t.parse()
+        .map_err(|_| format!("`{s}` is not a token id: larger than a uint256"))
+}
+
 /// An ETH amount: `1.5` or `1.5ether` (ether), `20gwei`, `1000wei`.
 pub fn parse_amount(s: &str) -> Result<U256, String> {
     let t = s.trim().to_lowercase();
@@ -382,7 +396,8 @@ pub fn parse_amount(s: &str) -> Result<U256, String> {
     {
         return Err(format!("`{s}` has more decimals than a wei"));
     }
-    if num.is_empty() || num.starts_with('-') {
+    let digits = num.replacen('.', "", 1);
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!(
             "`{s}` is not an amount (e.g. 0.5, 0.5ether, 20gwei, 1000wei)"
         ));
@@ -456,6 +471,30 @@ mod tests {
             U256::from(20_000_000_000u64)
         );
         assert_eq!(parse_amount("1000wei").unwrap(), U256::from(1000));
+        for bad in ["", "-3", "1e99", "1.2.3", "0x10", ".", "one"] {
+            let e = parse_amount(bad).unwrap_err();
+            assert!(e.contains("is not an amount"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn token_ids() {
+        assert_eq!(parse_token("3").unwrap(), U256::from(3));
+        assert_eq!(parse_token("0x10").unwrap(), U256::from(16));
+        assert_eq!(parse_token(&U256::MAX.to_string()).unwrap(), U256::MAX);
+        for bad in ["", "abc", "-1", "1.5", "0x", "0xzz", "3 4"] {
+            let e = parse_token(bad).unwrap_err();
+            assert!(
+                e.contains("is not a token id (a whole number"),
+                "{bad}: {e}"
+            );
+        }
+        let too_big = format!("{}0", U256::MAX);
+        assert!(
+            parse_token(&too_big)
+                .unwrap_err()
+                .contains("larger than a uint256")
+        );
         assert!(parse_amount("abc").is_err());
         assert!(parse_amount("-1").is_err());
         assert!(parse_amount("").is_err());

@@ -16,6 +16,7 @@ use crate::{output::Output, wallet::KeyArgs};
 #[derive(clap::Args, Debug)]
 pub struct ListArgs {
     /// The token to sell.
+    #[arg(value_parser = crate::cmd::chain::parse_token)]
     pub token: U256,
     /// Price: `0.5` or `0.5ether`, `20gwei`, `1000wei`.
     #[arg(long, value_parser = parse_amount)]
@@ -33,6 +34,7 @@ pub struct ListArgs {
 #[derive(clap::Args, Debug)]
 pub struct TokenArgs {
     /// The listed token.
+    #[arg(value_parser = crate::cmd::chain::parse_token)]
     pub token: U256,
     #[command(flatten)]
     pub chain: ChainArgs,
@@ -45,7 +47,7 @@ pub struct TokenArgs {
 pub struct WithdrawArgs {
     /// Withdraw the ETH held by this token's ERC-6551 account (its royalty income) instead
     /// of the market ledger; the signer must own the token.
-    #[arg(long, value_name = "TOKEN")]
+    #[arg(long, value_name = "TOKEN", value_parser = crate::cmd::chain::parse_token)]
     pub account: Option<U256>,
     /// Receiver of the account's ETH [default: the signer].
     #[arg(long, value_name = "ADDRESS", requires = "account")]

@@ -59,7 +59,7 @@ pub struct Args {
     #[arg(long, value_name = "ADDRESS")]
     pub to: Option<Address>,
     /// Parent token this memory was derived from (repeatable).
-    #[arg(long = "parent", value_name = "TOKEN")]
+    #[arg(long = "parent", value_name = "TOKEN", value_parser = crate::cmd::chain::parse_token)]
     pub parents: Vec<U256>,
     /// The creator's royalty on sales, in basis points (at most 1000 = 10%).
     #[arg(long, default_value_t = 500)]

@@ -16,6 +16,7 @@ use crate::output::Output;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The token.
+    #[arg(value_parser = crate::cmd::chain::parse_token)]
     pub token: U256,
     /// Read the chain even when the indexer API answers.
     #[arg(long)]

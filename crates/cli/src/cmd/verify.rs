@@ -39,6 +39,7 @@ use crate::output::Output;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The token.
+    #[arg(value_parser = crate::cmd::chain::parse_token)]
     pub token: U256,
     /// The W-Matrix (artifact) file the token stands for.
     #[arg(long, value_name = "FILE")]

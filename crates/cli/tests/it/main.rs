@@ -659,6 +659,30 @@ fn bad_files_give_one_error_line() {
             "{stderr}"
         );
     }
+    // token ids and amounts are checked before anything is read or sent
+    for (args, needle) in [
+        (
+            &["show", "abc"][..],
+            "`abc` is not a token id (a whole number",
+        ),
+        (&["buy", "-1"], "unexpected argument '-1'"),
+        (
+            &["verify", "1.5", "--matrix", "w.safetensors"],
+            "`1.5` is not a token id",
+        ),
+        (
+            &["mint", "w.safetensors", "--parent", "0xzz"],
+            "`0xzz` is not a token id",
+        ),
+        (&["withdraw", "--account", "two"], "`two` is not a token id"),
+        (&["list", "1", "--price", "1e99"], "`1e99` is not an amount"),
+    ] {
+        let out = memory(d, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
     assert!(ok(d, &["--help"]).contains("verify-cert"));
 }
 
