@@ -25,7 +25,17 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Query<T
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match AxumQuery::<T>::from_request_parts(parts, state).await {
             Ok(AxumQuery(v)) => Ok(Self(v)),
-            Err(e) => Err(ApiError::bad_request(e.body_text())),
+            Err(e) => {
+                // serde's own words (unknown field, missing field, duplicate field), without
+                // axum's "Failed to deserialize query string" prefix
+                let text = e.body_text();
+                let detail = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                Err(ApiError::bad_request(format!(
+                    "invalid query string: {detail}"
+                )))
+            }
         }
     }
 }

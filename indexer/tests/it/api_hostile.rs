@@ -191,6 +191,13 @@ async fn every_documented_parameter_of_every_route_refuses_malformed_values(pool
             "bad_request",
         )
         .await;
+        // ... and the message names it in the API's words
+        let (_, body) = get(&app, &uri(&path, &with(&base, "unknown_filter", "1"))).await;
+        let msg = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            msg.starts_with("invalid query string: unknown_filter: unknown field `unknown_filter`"),
+            "{t}: {msg}"
+        );
         expect(
             &app,
             "GET",
