@@ -18,6 +18,16 @@ fn bin() -> Command {
     c
 }
 
+/// Runs `memory-indexer ARGS` with (any) contract addresses, so that the configuration is complete.
+fn with_contracts(args: &[&str]) -> std::process::Output {
+    bin()
+        .args(args)
+        .args(["--nft", "0x5FbDB2315678afecb367f032d93F642f64180aa3"])
+        .args(["--market", "0x5FbDB2315678afecb367f032d93F642f64180aa3"])
+        .output()
+        .expect("run memory-indexer")
+}
+
 #[test]
 fn bad_input_is_one_readable_line_and_a_failure_exit() {
     let cases: [(&[&str], &str); 4] = [
@@ -43,18 +53,13 @@ fn bad_input_is_one_readable_line_and_a_failure_exit() {
     ];
     // verify against a node that is not there: a bounded wait, then one line
     let t = std::time::Instant::now();
-    let out = bin()
-        .args([
-            "verify",
-            "--rpc-url",
-            "http://127.0.0.1:9",
-            "--database-url",
-            &database_url(),
-        ])
-        .args(["--nft", "0x5FbDB2315678afecb367f032d93F642f64180aa3"])
-        .args(["--market", "0x5FbDB2315678afecb367f032d93F642f64180aa3"])
-        .output()
-        .expect("run memory-indexer");
+    let out = with_contracts(&[
+        "verify",
+        "--rpc-url",
+        "http://127.0.0.1:9",
+        "--database-url",
+        &database_url(),
+    ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -63,16 +68,11 @@ fn bad_input_is_one_readable_line_and_a_failure_exit() {
     );
     assert!(t.elapsed() < std::time::Duration::from_secs(60));
     // a database that cannot be used: its real cause, once, on one line
-    let out = bin()
-        .args([
-            "migrate",
-            "--database-url",
-            &database_url_named("no_such_database"),
-        ])
-        .args(["--nft", "0x5FbDB2315678afecb367f032d93F642f64180aa3"])
-        .args(["--market", "0x5FbDB2315678afecb367f032d93F642f64180aa3"])
-        .output()
-        .expect("run memory-indexer");
+    let out = with_contracts(&[
+        "migrate",
+        "--database-url",
+        &database_url_named("no_such_database"),
+    ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
