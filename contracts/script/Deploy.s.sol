@@ -50,6 +50,8 @@ contract Deploy {
         d.nft = new MemoryNFT(predictedImplementation, d.deployer);
         d.accountImplementation = new MemoryAccount();
         d.market = new MemoryMarket(d.nft);
+        // Live listings of this market lock token-bound accounts (set once, before any listing).
+        d.nft.setMarket(address(d.market));
         if (d.certifier != address(0)) d.nft.setCertifier(d.certifier, true);
         if (d.owner != d.deployer) d.nft.transferOwnership(d.owner);
         vm.stopBroadcast();

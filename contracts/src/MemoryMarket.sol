@@ -4,71 +4,110 @@ pragma solidity 0.8.28;
 import {MemoryNFT} from "./MemoryNFT.sol";
 import {IERC6551Account} from "./interfaces/IERC6551.sol";
 import {IMemoryMarket} from "./interfaces/IMemoryMarket.sol";
+import {IMemoryNFT} from "./interfaces/IMemoryNFT.sol";
 import {ROYALTY_TABLE_WORDS, RoyaltyTable} from "./libraries/RoyaltyTable.sol";
 import {IERC721Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
+import {IERC721} from "@openzeppelin/contracts/token/ERC721/IERC721.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {LibERC6551} from "solady/accounts/LibERC6551.sol";
 
 /// @title MemoryMarket
 /// @notice Fixed-price ETH market for memory NFTs. The seller keeps the token until the sale and
-///         approves the market. A listing commits to the token-bound account's `state()`; `buy` reverts
-///         if it changed (the seller moved assets out of the account after listing). A sale pays the
-///         token's own royalty to its creator, each ancestor's share of the token's royalty table to that
-///         ancestor's ERC-6551 account (so royalty income follows ownership of the ancestor NFT), and the
-///         rest to the seller. A recipient that does not take the ETH (reverts or runs out of the
-///         PAYOUT_GAS budget) is credited in a pull-payment ledger instead (`withdraw`), so no recipient
-///         can block a sale. The market holds exactly the credited ETH (`totalOwed`).
+///         approves the market. A listing gets a unique id, an expiry, and commits to the token's transfer
+///         count and its token-bound account's `state()`; the buyer names the listing id it saw and pays
+///         its price, so any re-list, transfer or account change in between makes the buy revert. While a
+///         listing is live the token's account is locked (no `execute`, no ERC-1271 signatures). A sale
+///         pays the token's own royalty to its creator, each ancestor's share of the token's royalty table
+///         to that ancestor's ERC-6551 account (so royalty income follows ownership of the ancestor NFT),
+///         and the rest to the seller. A recipient that does not take the ETH (reverts or runs out of the
+///         PAYOUT_GAS budget) is credited in a pull-payment ledger instead (`withdraw`, `withdrawTo`), so
+///         no recipient can block a sale. The market holds at least the credited ETH (`totalOwed`); ETH
+///         forced in by SELFDESTRUCT is `surplus()` and belongs to nobody's credit.
 /// @dev Ancestor accounts are paid at their registry address even if not created yet: the ETH waits
-///      there and belongs to whoever holds the ancestor NFT once the account is created.
+///      there and belongs to whoever holds the ancestor NFT once the account is created. Attack model and
+///      residual risks: docs/contracts.md.
 contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
     /// @notice Gas forwarded to each payout recipient (plus the 2300 stipend of a value call).
     uint256 public constant PAYOUT_GAS = 50_000;
+    /// @notice Longest a listing can run.
+    uint256 public constant MAX_LISTING_DURATION = 180 days;
+    /// @notice How many token-bound owners above a contract seller the market follows.
+    uint256 public constant MAX_OWNERSHIP_DEPTH = 16;
 
     /// @notice The memory NFT contract this market trades.
     MemoryNFT public immutable nft;
     /// @notice The ERC-6551 implementation of the NFT's token-bound accounts.
     address public immutable accountImplementation;
 
-    /// @dev One storage word: what `buy` always reads and clears.
+    /// @dev Word 1: who sells at what price.
     struct Listing {
         address seller;
         uint96 price;
     }
 
+    /// @dev Word 2: what the buyer commits to (the id) and what kills the listing (expiry, transfers).
+    struct Terms {
+        uint64 listingId;
+        uint64 expiresAt;
+        uint32 transferCount;
+    }
+
     mapping(uint256 tokenId => Listing) private _listings;
+    mapping(uint256 tokenId => Terms) private _terms;
     /// @dev The account `state()` a listing committed to; zero while the account has no code. Kept apart
-    ///      from `Listing` so that a buy of a token whose account was never created (the usual case)
-    ///      neither reads nor clears it: an account cannot lose its code, so no code at the sale means
-    ///      none at the listing either, and the committed state was zero.
+    ///      so that a buy of a token whose account was never created (the usual case) neither reads nor
+    ///      clears it: an account cannot lose its code, so no code at the sale means none at the listing
+    ///      either, and the committed state was zero.
     mapping(uint256 tokenId => uint256) private _listedAccountState;
+    /// @dev For a contract seller: the top of its chain of token-bound owners at listing (see `_ownersOf`).
+    mapping(uint256 tokenId => address) private _listedSellerRoot;
     mapping(address account => uint256) private _owed;
 
     /// @notice Sum of the ledger: ETH the market holds for recipients that could not be paid.
     uint256 public totalOwed;
+    /// @notice The id of the newest listing (ids start at 1 and never repeat).
+    uint256 public lastListingId;
 
     constructor(MemoryNFT nft_) {
         nft = nft_;
         accountImplementation = nft_.accountImplementation();
     }
 
-    /// @notice Lists `tokenId` for `price` wei (re-listing replaces the listing). Caller must own the
-    ///         token and have approved the market for it (or for all).
-    function list(uint256 tokenId, uint256 price) external nonReentrant {
+    /// @notice Lists `tokenId` for `price` wei until `expiresAt` (re-listing replaces the listing with a new
+    ///         id). Caller must own the token and have approved the market for it (or for all). The token's
+    ///         account is locked until the listing is bought, cancelled, expired or the token moves.
+    /// @return listingId The new listing's id, which a buyer passes to `buy`.
+    function list(uint256 tokenId, uint256 price, uint64 expiresAt) external nonReentrant returns (uint256 listingId) {
         if (price == 0) revert ZeroPrice();
         if (price > type(uint96).max) revert PriceTooHigh(price, type(uint96).max);
+        // Listings run for days; seconds of validator drift do not matter.
+        // forge-lint: disable-next-line(block-timestamp)
+        if (expiresAt <= block.timestamp || expiresAt > block.timestamp + MAX_LISTING_DURATION) {
+            revert InvalidExpiry(expiresAt, block.timestamp + 1, block.timestamp + MAX_LISTING_DURATION);
+        }
         address holder = nft.ownerOf(tokenId);
         if (holder != msg.sender) revert NotTokenOwner(msg.sender, holder);
         if (nft.getApproved(tokenId) != address(this) && !nft.isApprovedForAll(holder, address(this))) {
             revert MarketNotApproved(tokenId);
         }
+        if (holder.code.length != 0) {
+            (address root,) = _ownersOf(holder);
+            _listedSellerRoot[tokenId] = root;
+        } else if (_listedSellerRoot[tokenId] != address(0)) {
+            delete _listedSellerRoot[tokenId];
+        }
         uint256 accountState = _accountState(tokenId);
+        uint32 transferCount = uint32(nft.transferCountOf(tokenId));
+        listingId = ++lastListingId;
         // forge-lint: disable-next-line(unsafe-typecast)
         _listings[tokenId] = Listing({seller: holder, price: uint96(price)}); // checked above
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _terms[tokenId] = Terms({listingId: uint64(listingId), expiresAt: expiresAt, transferCount: transferCount});
         _listedAccountState[tokenId] = accountState;
-        emit Listed(tokenId, holder, price, accountState);
+        emit Listed(tokenId, listingId, holder, price, expiresAt, transferCount, accountState);
     }
 
-    /// @notice Cancels the listing of `tokenId`. Its seller or the token's current holder can.
+    /// @notice Cancels the listing of `tokenId` (expired or not). Its seller or the token's current holder can.
     function cancel(uint256 tokenId) external nonReentrant {
         address seller = _listings[tokenId].seller;
         if (seller == address(0)) revert NotListed(tokenId);
@@ -76,27 +115,30 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
             address holder = nft.ownerOf(tokenId);
             if (msg.sender != holder) revert NotTokenOwner(msg.sender, holder);
         }
-        delete _listings[tokenId];
-        delete _listedAccountState[tokenId];
-        emit ListingCancelled(tokenId, seller);
+        uint256 listingId = _terms[tokenId].listingId;
+        _clear(tokenId);
+        emit ListingCancelled(tokenId, listingId, seller);
     }
 
-    /// @notice Buys listed `tokenId` for exactly its price; the token goes to the caller.
-    function buy(uint256 tokenId) external payable nonReentrant {
+    /// @notice Buys listing `listingId` of `tokenId` for exactly its price; the token goes to the caller.
+    ///         Reverts with a named error if the listing is not the one the buyer saw, expired, or its
+    ///         token, account or (contract) seller changed since it was listed.
+    function buy(uint256 tokenId, uint256 listingId) external payable nonReentrant {
         Listing memory l = _listings[tokenId];
         if (l.seller == address(0)) revert NotListed(tokenId);
+        Terms memory t = _terms[tokenId];
+        if (t.listingId != listingId) revert ListingChanged(tokenId, listingId, t.listingId);
         if (msg.value != l.price) revert WrongValue(msg.value, l.price);
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp > t.expiresAt) revert ListingExpired(tokenId, t.expiresAt);
         if (msg.sender == l.seller) revert BuyerIsSeller();
-        address account = _accountOf(tokenId);
-        if (account.code.length != 0) {
-            uint256 listedState = _listedAccountState[tokenId];
-            uint256 currentState = IERC6551Account(payable(account)).state();
-            if (currentState != listedState) revert AccountStateChanged(tokenId, listedState, currentState);
-            if (listedState != 0) delete _listedAccountState[tokenId];
-        }
+        IMemoryNFT.SaleInfo memory sale = nft.saleInfo(tokenId);
+        if (sale.transferCount != t.transferCount) revert ListingStale(tokenId);
+        _checkAccountState(tokenId);
+        if (l.seller.code.length != 0) _checkContractSeller(tokenId, l.seller);
 
-        uint256 price = msg.value;
         delete _listings[tokenId];
+        delete _terms[tokenId];
         // `l.seller` is not arbitrary: it listed the token itself (owner check in `list`) and approved
         // this market; the transfer checks that it still owns the token and that the approval stands.
         // slither-disable-next-line arbitrary-send-erc20
@@ -104,26 +146,48 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
         catch (bytes memory reason) {
             _revertTransferFailure(tokenId, l.seller, reason);
         }
-        emit Sold(tokenId, l.seller, msg.sender, price);
+        emit Sold(tokenId, l.seller, msg.sender, msg.value, listingId);
 
-        _settle(tokenId, price, l.seller);
+        _settle(tokenId, msg.value, l.seller, sale);
     }
 
     /// @notice Sends the caller everything credited to it in the ledger.
     function withdraw() external nonReentrant {
-        uint256 amount = _owed[msg.sender];
-        if (amount == 0) revert NothingToWithdraw();
-        _owed[msg.sender] = 0;
-        totalOwed -= amount;
-        (bool ok,) = msg.sender.call{value: amount}("");
-        if (!ok) revert WithdrawFailed(msg.sender, amount);
-        emit Withdrawn(msg.sender, amount);
+        _withdraw(payable(msg.sender));
     }
 
-    /// @notice The listing of `tokenId` (seller zero when not listed).
-    function listingOf(uint256 tokenId) external view returns (address seller, uint256 price, uint256 accountState) {
-        Listing storage l = _listings[tokenId];
-        return (l.seller, l.price, _listedAccountState[tokenId]);
+    /// @notice Sends everything credited to the caller to `to`: for a creator or seller contract that
+    ///         cannot receive ETH itself.
+    function withdrawTo(address payable to) external nonReentrant {
+        if (to == address(0)) revert ZeroAddress();
+        _withdraw(to);
+    }
+
+    /// @inheritdoc IMemoryMarket
+    function isListingLive(uint256 tokenId) public view returns (bool) {
+        Terms memory t = _terms[tokenId];
+        // forge-lint: disable-next-line(block-timestamp)
+        if (t.listingId == 0 || block.timestamp > t.expiresAt) return false;
+        return nft.transferCountOf(tokenId) == t.transferCount;
+    }
+
+    /// @notice The listing of `tokenId` (all zero when not listed). `live` also checks a contract seller's
+    ///         owners, as `buy` does.
+    function listingOf(uint256 tokenId) external view returns (ListingView memory v) {
+        Listing memory l = _listings[tokenId];
+        if (l.seller == address(0)) return v;
+        Terms memory t = _terms[tokenId];
+        v.listingId = t.listingId;
+        v.seller = l.seller;
+        v.price = l.price;
+        v.expiresAt = t.expiresAt;
+        v.transferCount = t.transferCount;
+        v.accountState = _listedAccountState[tokenId];
+        v.live = isListingLive(tokenId);
+        if (v.live && l.seller.code.length != 0) {
+            (address root, bool locked) = _ownersOf(l.seller);
+            v.live = !locked && root == _listedSellerRoot[tokenId];
+        }
     }
 
     /// @notice ETH credited to `account` in the ledger.
@@ -131,24 +195,91 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
         return _owed[account];
     }
 
+    /// @notice ETH the market holds beyond the ledger (forced in by SELFDESTRUCT or a coinbase reward): it
+    ///         is nobody's credit and no function pays it out.
+    function surplus() external view returns (uint256) {
+        return address(this).balance - totalOwed;
+    }
+
+    function _withdraw(address payable to) private {
+        uint256 amount = _owed[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        _owed[msg.sender] = 0;
+        totalOwed -= amount;
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert WithdrawFailed(to, amount);
+        emit Withdrawn(msg.sender, to, amount);
+    }
+
+    function _clear(uint256 tokenId) private {
+        delete _listings[tokenId];
+        delete _terms[tokenId];
+        if (_listedAccountState[tokenId] != 0) delete _listedAccountState[tokenId];
+        if (_listedSellerRoot[tokenId] != address(0)) delete _listedSellerRoot[tokenId];
+    }
+
+    /// @dev The account's state must be what the listing committed to (the lock keeps it so; this also
+    ///      covers an account created after the listing and then used).
+    function _checkAccountState(uint256 tokenId) private {
+        address account = _accountOf(tokenId);
+        if (account.code.length == 0) return;
+        uint256 listedState = _listedAccountState[tokenId];
+        uint256 currentState = IERC6551Account(payable(account)).state();
+        if (currentState != listedState) revert AccountStateChanged(tokenId, listedState, currentState);
+        if (listedState != 0) delete _listedAccountState[tokenId];
+    }
+
+    /// @dev A contract seller that is a token-bound account: its owners must be those it had at listing
+    ///      (else whoever sold the token above it could buy its assets out), and no token above it may
+    ///      have a live listing (that buyer was promised the assets).
+    function _checkContractSeller(uint256 tokenId, address seller) private {
+        (address root, bool locked) = _ownersOf(seller);
+        if (locked) revert SellerAccountLocked(tokenId);
+        if (root != _listedSellerRoot[tokenId]) revert SellerOwnerChanged(tokenId);
+        delete _listedSellerRoot[tokenId];
+    }
+
+    /// @dev Follows `start`'s owners upward through token-bound accounts (anything answering ERC-6551
+    ///      `token()` for a token on this chain) to the first owner that is not one: the root. `locked` is
+    ///      true if a token of this NFT on the way has a live listing here.
+    function _ownersOf(address start) private view returns (address root, bool locked) {
+        root = start;
+        for (uint256 depth; depth < MAX_OWNERSHIP_DEPTH; ++depth) {
+            if (root.code.length == 0) return (root, locked);
+            // Contract sellers only: the seller chose to be a contract and its owners answer views.
+            // slither-disable-next-line calls-loop
+            (bool ok, bytes memory ret) = root.staticcall(abi.encodeCall(IERC6551Account.token, ()));
+            if (!ok || ret.length < 0x60) return (root, locked);
+            (uint256 chainId, address tokenContract, uint256 tokenId) = abi.decode(ret, (uint256, address, uint256));
+            if (chainId != block.chainid || tokenContract.code.length == 0) return (root, locked);
+            if (tokenContract == address(nft) && isListingLive(tokenId)) locked = true;
+            // slither-disable-next-line calls-loop
+            try IERC721(tokenContract).ownerOf(tokenId) returns (address next) {
+                root = next;
+            } catch {
+                return (root, locked);
+            }
+        }
+        revert OwnershipChainTooDeep(MAX_OWNERSHIP_DEPTH);
+    }
+
     /// @dev Splits `price`: the creator's royalty, each ancestor's share to the ancestor's token-bound
     ///      account, the rest to `seller`. A primary sale (the seller is the creator) pays the royalty and
     ///      the rest in one transfer; its `RoyaltyPaid` still reports the royalty part. Events come in
     ///      the same order either way: the creator's `RoyaltyPaid`, then the ancestors'.
-    function _settle(uint256 tokenId, uint256 price, address seller) private {
-        (address creator, uint256 royaltyBps, uint256 count, uint256[ROYALTY_TABLE_WORDS] memory table) =
-            nft.saleRoyalties(tokenId);
-        uint256 own = price * royaltyBps / 10_000;
+    function _settle(uint256 tokenId, uint256 price, address seller, IMemoryNFT.SaleInfo memory sale) private {
+        address creator = sale.creator;
+        uint256 own = price * sale.royaltyBps / 10_000;
         if (creator == seller) {
-            uint256 toSeller = price - _sharesTotal(price, count, table);
+            uint256 toSeller = price - _sharesTotal(price, sale.count, sale.table);
             bool credited = _pay(seller, toSeller);
             if (own != 0) emit RoyaltyPaid(tokenId, tokenId, creator, own, credited);
-            if (count != 0) _payAncestors(tokenId, price, count, table);
+            if (sale.count != 0) _payAncestors(tokenId, price, sale.count, sale.table);
             return;
         }
         uint256 rest = price - own;
         if (own != 0) emit RoyaltyPaid(tokenId, tokenId, creator, own, _pay(creator, own));
-        if (count != 0) rest -= _payAncestors(tokenId, price, count, table);
+        if (sale.count != 0) rest -= _payAncestors(tokenId, price, sale.count, sale.table);
         if (rest != 0) _pay(seller, rest);
     }
 

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {IERC6551Account} from "./interfaces/IERC6551.sol";
+import {IMemoryMarket} from "./interfaces/IMemoryMarket.sol";
 import {IMemoryNFT} from "./interfaces/IMemoryNFT.sol";
 import {ROYALTY_TABLE_WORDS, RoyaltyTable} from "./libraries/RoyaltyTable.sol";
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC2981} from "@openzeppelin/contracts/interfaces/IERC2981.sol";
 import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
+import {IERC721} from "@openzeppelin/contracts/token/ERC721/IERC721.sol";
 import {Base64} from "@openzeppelin/contracts/utils/Base64.sol";
 import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
@@ -20,7 +22,11 @@ import {LibERC6551} from "solady/accounts/LibERC6551.sol";
 ///         the creator's ERC-2981 royalty and its parents (provenance). At mint the token's royalty table
 ///         over its ancestors is computed from its parents' tables and stored, so a sale reads a bounded
 ///         list instead of walking the graph. Certifiers (set by the owner) sign EIP-712 quality
-///         certificates that anyone can anchor to the token with the matching checksum.
+///         certificates that name the artifact's checksum and creator; anyone can anchor one to the token
+///         with that checksum and creator. Minting is commit-reveal (`commitMint`, then `mint` a block
+///         later), so a pending mint cannot be copied in front of its author. Every transfer bumps the
+///         token's `transferCountOf`, which kills the market listings made before it; while the market
+///         has a live listing of a token, the token's account is locked (`accountLocked`).
 /// @dev Rules and their reasoning: docs/contracts.md. Every token has an ERC-6551 account at
 ///      `accountOf(tokenId)` (canonical registry, salt 0, `accountImplementation`), created on demand.
 contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
@@ -42,20 +48,27 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
     address public constant ERC6551_REGISTRY = LibERC6551.REGISTRY;
     /// @notice EIP-712 type hash of `Certificate`.
     bytes32 public constant CERTIFICATE_TYPEHASH = keccak256(
-        "Certificate(bytes32 checksum,bytes32 testSetChecksum,uint32 epsilonPpm,uint32 relErrorPpm,int32 cosinePpm,"
-        "uint64 euclideanPpm,uint32 testSamples,uint8 level,uint64 issuedAt,uint64 expiresAt,uint256 nonce)"
+        "Certificate(bytes32 checksum,address creator,address certifier,bytes32 testSetChecksum,uint32 epsilonPpm,"
+        "uint32 relErrorPpm,int32 cosinePpm,uint64 euclideanPpm,uint32 testSamples,uint8 level,uint64 issuedAt,"
+        "uint64 expiresAt,uint256 nonce)"
     );
+    /// @notice How long after its block a mint commitment can be revealed.
+    uint256 public constant COMMIT_REVEAL_WINDOW = 1 days;
+    /// @notice How many token-bound owners above a recipient the transfer's cycle check follows.
+    uint256 public constant MAX_OWNERSHIP_DEPTH = 16;
 
     /// @notice The ERC-6551 account implementation every token's account uses.
     address public immutable accountImplementation;
 
-    /// @dev What mint records; slot 0 packs the small fields.
+    /// @dev What mint records; slot 0 packs the small fields, including the transfer counter that every
+    ///      transfer bumps (the market reads slot 0 at a sale anyway, so a buy pays one warm write).
     struct Record {
         address creator;
         uint16 royaltyBps;
         MemoryKind kind;
         uint8 parentCount;
         uint8 ancestorCount;
+        uint32 transferCount;
         bytes32 checksum;
         string sourceModel;
         string targetModel;
@@ -63,11 +76,12 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
         string uri;
     }
 
-    /// @dev An anchored certificate, by EIP-712 digest.
+    /// @dev An anchored certificate, by EIP-712 digest (which includes the certifier).
     struct Anchored {
         address certifier;
         uint64 tokenId;
         bool revoked;
+        uint64 expiresAt;
     }
 
     /// @dev 64 bits: token ids are packed as 64-bit values in royalty tables (checked increment).
@@ -77,6 +91,10 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
     mapping(bytes32 checksum => uint256 tokenId) private _tokenOfChecksum;
     mapping(address certifier => bool) private _certifiers;
     mapping(bytes32 digest => Anchored) private _certificates;
+    /// @dev Live mint commitments: `committedAt << 64 | committedBlock`.
+    mapping(bytes32 commitment => uint256) private _commitments;
+    /// @dev The market whose live listings lock token-bound accounts; set once by the owner.
+    address private _market;
 
     /// @param accountImplementation_ The MemoryAccount implementation used for token-bound accounts.
     /// @param initialOwner The admin that manages certifiers (two-step ownership transfer).
@@ -91,13 +109,38 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
 
     // ---------------------------------------------------------------- minting
 
-    /// @notice Mints a memory token to `p.to`; `msg.sender` is recorded as its creator.
+    /// @notice The commitment `commitMint` takes for minting `checksum` as `creator`: it hides the checksum
+    ///         until the reveal, and binds the creator, so nobody else can reveal it.
+    function mintCommitment(bytes32 checksum, address creator, bytes32 salt) public pure returns (bytes32) {
+        return keccak256(abi.encode(checksum, creator, salt));
+    }
+
+    /// @notice Commits to a mint (step 1 of 2): `commitment = mintCommitment(checksum, creator, salt)`. The
+    ///         creator reveals it with `mint` from the next block on and within COMMIT_REVEAL_WINDOW.
+    function commitMint(bytes32 commitment) external {
+        uint256 c = _commitments[commitment];
+        // The window is hours long; seconds of validator drift do not matter.
+        // forge-lint: disable-next-line(block-timestamp)
+        if (c != 0 && block.timestamp <= (c >> 64) + COMMIT_REVEAL_WINDOW) revert CommitmentLive(commitment, c >> 64);
+        _commitments[commitment] = (block.timestamp << 64) | block.number;
+        emit MintCommitted(commitment, msg.sender);
+    }
+
+    /// @notice When `commitment` was made (0, 0 if it is unknown or revealed).
+    function commitmentOf(bytes32 commitment) external view returns (uint256 committedBlock, uint256 committedAt) {
+        uint256 c = _commitments[commitment];
+        return (uint64(c), c >> 64);
+    }
+
+    /// @notice Mints a memory token to `p.to` (step 2 of 2: reveals `commitMint(mintCommitment(p.checksum,
+    ///         msg.sender, p.salt))`); `msg.sender` is recorded as its creator.
     /// @return tokenId The new token's id (ids start at 1 and increase by one).
     function mint(MintParams calldata p) external returns (uint256 tokenId) {
         if (p.to == address(0)) revert ZeroAddress();
         if (p.checksum == bytes32(0)) revert ZeroChecksum();
         uint256 existing = _tokenOfChecksum[p.checksum];
         if (existing != 0) revert ChecksumAlreadyMinted(p.checksum, existing);
+        _reveal(mintCommitment(p.checksum, msg.sender, p.salt));
         if (p.royaltyBps > MAX_ROYALTY_BPS) revert RoyaltyTooHigh(p.royaltyBps, MAX_ROYALTY_BPS);
         if (p.parents.length > MAX_PARENTS) revert TooManyParents(p.parents.length, MAX_PARENTS);
 
@@ -124,6 +167,18 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
             // slither-disable-next-line unused-return
             LibERC6551.createAccount(accountImplementation, bytes32(0), block.chainid, address(this), tokenId);
         }
+    }
+
+    /// @dev Consumes a commitment made in an earlier block and within the window.
+    function _reveal(bytes32 commitment) private {
+        uint256 c = _commitments[commitment];
+        if (c == 0) revert UnknownCommitment(commitment);
+        uint256 committedBlock = uint64(c);
+        if (block.number <= committedBlock) revert CommitmentTooNew(commitment, committedBlock + 1);
+        uint256 end = (c >> 64) + COMMIT_REVEAL_WINDOW;
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp > end) revert CommitmentExpired(commitment, end);
+        delete _commitments[commitment];
     }
 
     /// @dev Separate frame with memory copies: the event has more fields than the stack can address.
@@ -178,32 +233,17 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
         emit CertifierSet(certifier, allowed);
     }
 
-    /// @notice Anchors `cert` to `tokenId`, signed by an EOA certifier (65-byte r, s, v ECDSA signature).
+    /// @notice Anchors `cert` to `tokenId`, signed by `cert.certifier`: an EOA (65-byte r, s, v ECDSA
+    ///         signature, low s, v 27 or 28) or an ERC-1271 contract.
     /// @return digest The certificate's EIP-712 digest, its id from now on.
     function anchorCertificate(uint256 tokenId, Certificate calldata cert, bytes calldata signature)
         external
         returns (bytes32 digest)
     {
         digest = _checkCertificate(tokenId, cert);
-        // The third value only details the error kind; any error is an invalid signature.
-        // slither-disable-next-line unused-return
-        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
-        if (err != ECDSA.RecoverError.NoError) revert InvalidSignature();
-        if (!_certifiers[signer]) revert NotCertifier(signer);
-        _anchor(tokenId, digest, signer, cert);
-    }
-
-    /// @notice Anchors `cert` to `tokenId`, signed by `certifier`, an EOA or an ERC-1271 contract.
-    /// @return digest The certificate's EIP-712 digest.
-    function anchorCertificateBy(
-        uint256 tokenId,
-        Certificate calldata cert,
-        address certifier,
-        bytes calldata signature
-    ) external returns (bytes32 digest) {
-        digest = _checkCertificate(tokenId, cert);
+        address certifier = cert.certifier;
         if (!_certifiers[certifier]) revert NotCertifier(certifier);
-        if (!SignatureChecker.isValidSignatureNow(certifier, digest, signature)) revert InvalidSignature();
+        if (!SignatureChecker.isValidSignatureNowCalldata(certifier, digest, signature)) revert InvalidSignature();
         _anchor(tokenId, digest, certifier, cert);
     }
 
@@ -225,13 +265,17 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
 
     /// @dev Checks that do not depend on the signature; returns the digest.
     function _checkCertificate(uint256 tokenId, Certificate calldata cert) private view returns (bytes32 digest) {
-        bytes32 tokenChecksum = _recordOf(tokenId).checksum;
+        Record storage r = _recordOf(tokenId);
+        bytes32 tokenChecksum = r.checksum;
         if (cert.checksum != tokenChecksum) revert CertificateChecksumMismatch(cert.checksum, tokenChecksum);
+        if (cert.creator != r.creator) revert CertificateCreatorMismatch(cert.creator, r.creator);
         if (cert.level == 0 || cert.level > 4) revert CertificateInvalidLevel(cert.level);
         if (cert.issuedAt >= cert.expiresAt) revert CertificateInvalidWindow(cert.issuedAt, cert.expiresAt);
         // Expiry is coarse (days to years); a validator nudging the timestamp by seconds is harmless.
         // forge-lint: disable-next-line(block-timestamp)
         if (block.timestamp > cert.expiresAt) revert CertificateExpired(cert.expiresAt);
+        // forge-lint: disable-next-line(block-timestamp)
+        if (cert.issuedAt > block.timestamp) revert CertificateNotYetIssued(cert.issuedAt);
         digest = hashCertificate(cert);
         if (_certificates[digest].certifier != address(0)) revert CertificateAlreadyAnchored(digest);
     }
@@ -239,7 +283,8 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
     function _anchor(uint256 tokenId, bytes32 digest, address certifier, Certificate calldata cert) private {
         // Token ids are below 2^64 (`_nextTokenId` is a uint64 with a checked increment).
         // forge-lint: disable-next-line(unsafe-typecast)
-        _certificates[digest] = Anchored({certifier: certifier, tokenId: uint64(tokenId), revoked: false});
+        _certificates[digest] =
+            Anchored({certifier: certifier, tokenId: uint64(tokenId), revoked: false, expiresAt: cert.expiresAt});
         emit CertificateAnchored(tokenId, digest, certifier, cert);
     }
 
@@ -271,18 +316,49 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
         return RoyaltyTable.load(_tables[tokenId], _recordOf(tokenId).ancestorCount);
     }
 
-    /// @notice What a sale of `tokenId` pays, in one call (the market's): the creator and its royalty
-    ///         (as `royaltyInfo`), and the royalty table packed as stored — `count` entries, three per
-    ///         word, each `ancestorId << 16 | bps` in 80 bits, lowest bits first (`RoyaltyTable.entryAt`
-    ///         unpacks them; `royaltyTable` gives the same entries as arrays). Unused words are zero.
-    function saleRoyalties(uint256 tokenId)
-        external
-        view
-        returns (address creator, uint256 royaltyBps, uint256 count, uint256[ROYALTY_TABLE_WORDS] memory table)
-    {
+    /// @notice What a sale of `tokenId` needs, in one call (the market's): the creator and its royalty
+    ///         (as `royaltyInfo`), the transfer count, and the royalty table packed as stored — `count`
+    ///         entries, three per word, each `ancestorId << 16 | bps` in 80 bits, lowest bits first
+    ///         (`RoyaltyTable.entryAt` unpacks them; `royaltyTable` gives the same entries as arrays).
+    function saleInfo(uint256 tokenId) external view returns (SaleInfo memory info) {
         Record storage r = _recordOf(tokenId);
-        count = r.ancestorCount;
-        return (r.creator, r.royaltyBps, count, RoyaltyTable.copy(_tables[tokenId], count));
+        info.creator = r.creator;
+        info.royaltyBps = r.royaltyBps;
+        info.transferCount = r.transferCount;
+        info.count = r.ancestorCount;
+        info.table = RoyaltyTable.copy(_tables[tokenId], info.count);
+    }
+
+    /// @notice How many times `tokenId` changed hands since its mint (a listing commits to it).
+    function transferCountOf(uint256 tokenId) external view returns (uint256) {
+        return _recordOf(tokenId).transferCount;
+    }
+
+    // ---------------------------------------------------------------- account lock
+
+    /// @notice Sets the market whose live listings lock token-bound accounts. Owner only, once.
+    function setMarket(address market_) external onlyOwner {
+        if (market_ == address(0)) revert ZeroAddress();
+        if (_market != address(0)) revert MarketAlreadySet(_market);
+        _market = market_;
+        emit MarketSet(market_);
+    }
+
+    /// @notice The market set by `setMarket` (zero before).
+    function market() external view returns (address) {
+        return _market;
+    }
+
+    /// @notice Whether the token-bound account of `tokenId` is locked: true while the market has a live
+    ///         listing of the token, whose buyer was promised the account's contents (MemoryAccount asks).
+    function accountLocked(uint256 tokenId) external view returns (bool) {
+        address m = _market;
+        return m != address(0) && IMemoryMarket(m).isListingLive(tokenId);
+    }
+
+    /// @notice Disabled: without an admin no certifier could ever be added or removed.
+    function renounceOwnership() public pure override {
+        revert RenounceDisabled();
     }
 
     /// @notice The token minted for `checksum`, or 0.
@@ -300,11 +376,16 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
         return _certifiers[account];
     }
 
-    /// @notice An anchored certificate's token, certifier and revocation flag.
-    function certificateOf(bytes32 digest) external view returns (uint256 tokenId, address certifier, bool revoked) {
+    /// @notice An anchored certificate's token, certifier, revocation flag and expiry (valid while
+    ///         `block.timestamp <= expiresAt` and not revoked).
+    function certificateOf(bytes32 digest)
+        external
+        view
+        returns (uint256 tokenId, address certifier, bool revoked, uint64 expiresAt)
+    {
         Anchored storage a = _certificates[digest];
         if (a.certifier == address(0)) revert UnknownCertificate(digest);
-        return (a.tokenId, a.certifier, a.revoked);
+        return (a.tokenId, a.certifier, a.revoked, a.expiresAt);
     }
 
     /// @notice Number of tokens minted (no token is ever burned).
@@ -332,10 +413,46 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev Refuses to move a token into its own token-bound account, which would lock both forever.
-    function _update(address to, uint256 tokenId, address auth) internal override returns (address) {
-        if (to == accountOf(tokenId)) revert TransferToOwnAccount(tokenId);
-        return super._update(to, tokenId, auth);
+    /// @dev Counts transfers (not the mint) and refuses to move a token into its own token-bound account,
+    ///      directly or through accounts nested under it, which would lock them all for ever.
+    function _update(address to, uint256 tokenId, address auth) internal override returns (address from) {
+        from = super._update(to, tokenId, auth);
+        if (from == address(0)) {
+            // A new token owns nothing yet: only its own account could close a cycle.
+            if (to == accountOf(tokenId)) revert TransferToOwnAccount(tokenId);
+            return from;
+        }
+        ++_records[tokenId].transferCount;
+        _checkNoCycle(to, tokenId);
+    }
+
+    /// @dev Follows the owners above `to` through token-bound accounts (anything answering ERC-6551
+    ///      `token()` on this chain), at most MAX_OWNERSHIP_DEPTH steps, and reverts if the chain reaches
+    ///      the account of `tokenId`, which now belongs to `to`. An EOA ends the walk at once.
+    function _checkNoCycle(address to, uint256 tokenId) private view {
+        address own = accountOf(tokenId);
+        address holder = to;
+        for (uint256 depth; depth < MAX_OWNERSHIP_DEPTH; ++depth) {
+            if (holder == own) revert TransferToOwnAccount(tokenId);
+            if (holder.code.length == 0) return;
+            // The recipient chose to be an account; it pays for its own answer (a view call).
+            // slither-disable-next-line calls-loop
+            (bool ok, bytes memory ret) = holder.staticcall(abi.encodeCall(IERC6551Account.token, ()));
+            if (!ok || ret.length < 0x60) return;
+            (uint256 chainId, address tokenContract, uint256 boundId) = abi.decode(ret, (uint256, address, uint256));
+            if (chainId != block.chainid || tokenContract.code.length == 0) return;
+            if (tokenContract == address(this)) {
+                holder = _ownerOf(boundId);
+                continue;
+            }
+            // slither-disable-next-line calls-loop
+            try IERC721(tokenContract).ownerOf(boundId) returns (address next) {
+                holder = next;
+            } catch {
+                return;
+            }
+        }
+        revert OwnershipChainTooDeep(MAX_OWNERSHIP_DEPTH);
     }
 
     /// @dev Every minted token has a creator (its minter), so the record's first word tells whether the

@@ -25,8 +25,16 @@ contract BenchBatch {
         PEER = new BenchPeer(nft, address(this));
     }
 
-    /// @notice Mints `count` W-Matrix memories to this contract (2 events each); `parentEvery`
-    ///         > 0 gives every such token the previous token as parent.
+    /// @notice Commits to the `count` mints of `mintMany(count, seed, ...)` (step 1 of the commit-reveal
+    ///         mint: one MintCommitted event each); `mintMany` can run from the next block on.
+    function commitMany(uint256 count, uint256 seed) external {
+        for (uint256 i; i < count; ++i) {
+            NFT.commitMint(NFT.mintCommitment(keccak256(abi.encode(seed, i)), address(this), bytes32(0)));
+        }
+    }
+
+    /// @notice Mints `count` W-Matrix memories to this contract (2 events each) after `commitMany`;
+    ///         `parentEvery` > 0 gives every such token the previous token as parent.
     /// @return first The first new token id.
     function mintMany(uint256 count, uint256 seed, uint256 parentEvery) external returns (uint256 first) {
         uint256[] memory none = new uint256[](0);
@@ -47,7 +55,8 @@ contract BenchBatch {
                     uri: "",
                     royaltyBps: 100,
                     parents: parents,
-                    createAccount: false
+                    createAccount: false,
+                    salt: bytes32(0)
                 })
             );
             if (i == 0) first = id;

@@ -10,6 +10,9 @@ interface IMemoryAccount {
     /// @notice The caller is not the owner of the bound token.
     error NotAuthorized(address caller);
 
+    /// @notice The bound token has a live market listing: the account cannot act until it ends.
+    error AccountLocked();
+
     /// @notice Only operation 0 (CALL) is supported.
     error OperationNotSupported(uint8 operation);
 

@@ -45,8 +45,10 @@ abstract contract BaseTest {
         accountImpl = new MemoryAccount();
         nft = new MemoryNFT(address(accountImpl), admin);
         market = new MemoryMarket(nft);
-        vm.prank(admin);
+        vm.startPrank(admin);
+        nft.setMarket(address(market));
         nft.setCertifier(certifier, true);
+        vm.stopPrank();
     }
 
     // ------------------------------------------------------------ minting helpers
@@ -70,10 +72,24 @@ abstract contract BaseTest {
         return keccak256(abi.encode("checksum", ++_checksumSalt));
     }
 
+    /// @dev Commits to `p` as `creator` and moves one block on, so that `p` can be revealed.
+    function _commit(address creator, IMemoryNFT.MintParams memory p) internal {
+        if (p.salt == bytes32(0)) p.salt = keccak256(abi.encode("salt", p.checksum));
+        vm.prank(creator);
+        nft.commitMint(nft.mintCommitment(p.checksum, creator, p.salt));
+        vm.roll(block.number + 1);
+    }
+
+    /// @dev Commits and reveals `p` as `creator` (two blocks); returns the new token.
+    function _mintWith(address creator, IMemoryNFT.MintParams memory p) internal returns (uint256 tokenId) {
+        _commit(creator, p);
+        vm.prank(creator);
+        tokenId = nft.mint(p);
+    }
+
     /// @dev Mints a token created and held by `creator`, with `parents`.
     function _mintBy(address creator, uint256[] memory parents) internal returns (uint256 tokenId) {
-        vm.prank(creator);
-        tokenId = nft.mint(_params(creator, _nextChecksum(), parents));
+        return _mintWith(creator, _params(creator, _nextChecksum(), parents));
     }
 
     function _mintBy(address creator) internal returns (uint256) {
@@ -93,8 +109,11 @@ abstract contract BaseTest {
 
     // ------------------------------------------------------------ certificate helpers
 
-    function _cert(bytes32 checksum) internal view returns (IMemoryNFT.Certificate memory c) {
+    /// @dev A certificate of `checksum` created by `creator`, by the default certifier.
+    function _cert(bytes32 checksum, address creator) internal view returns (IMemoryNFT.Certificate memory c) {
         c.checksum = checksum;
+        c.creator = creator;
+        c.certifier = certifier;
         c.testSetChecksum = keccak256("test set");
         c.epsilonPpm = 43_210;
         c.relErrorPpm = 21_000;
@@ -105,6 +124,19 @@ abstract contract BaseTest {
         c.issuedAt = uint64(block.timestamp);
         c.expiresAt = uint64(block.timestamp + 365 days);
         c.nonce = 1;
+    }
+
+    /// @dev A certificate of `checksum` by the default certifier, naming the creator of the token minted for
+    ///      it (zero if none is).
+    function _cert(bytes32 checksum) internal view returns (IMemoryNFT.Certificate memory c) {
+        uint256 id = nft.tokenIdOfChecksum(checksum);
+        return _cert(checksum, id == 0 ? address(0) : nft.memoryOf(id).creator);
+    }
+
+    /// @dev A certificate for token `tokenId` (its checksum and creator), by the default certifier.
+    function _certFor(uint256 tokenId) internal view returns (IMemoryNFT.Certificate memory c) {
+        IMemoryNFT.MemoryInfo memory info = nft.memoryOf(tokenId);
+        return _cert(info.checksum, info.creator);
     }
 
     function _sign(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
@@ -118,17 +150,25 @@ abstract contract BaseTest {
 
     // ------------------------------------------------------------ market helpers
 
-    /// @dev `seller` approves the market and lists `tokenId` for `price`.
-    function _list(address seller, uint256 tokenId, uint256 price) internal {
+    uint64 internal constant LISTING_DURATION = 7 days;
+
+    /// @dev `seller` approves the market and lists `tokenId` for `price` for LISTING_DURATION.
+    function _list(address seller, uint256 tokenId, uint256 price) internal returns (uint256 listingId) {
         vm.startPrank(seller);
         nft.approve(address(market), tokenId);
-        market.list(tokenId, price);
+        listingId = market.list(tokenId, price, _expiry());
         vm.stopPrank();
     }
 
+    function _expiry() internal view returns (uint64) {
+        return uint64(block.timestamp) + LISTING_DURATION;
+    }
+
+    /// @dev `buyer` buys the current listing of `tokenId` (as a buyer who just read it) for `price`.
     function _buy(address buyer, uint256 tokenId, uint256 price) internal {
+        uint256 listingId = market.listingOf(tokenId).listingId;
         vm.deal(buyer, buyer.balance + price);
         vm.prank(buyer);
-        market.buy{value: price}(tokenId);
+        market.buy{value: price}(tokenId, listingId);
     }
 }

@@ -12,6 +12,7 @@ interface Vm {
     function stopPrank() external;
     function deal(address account, uint256 newBalance) external;
     function warp(uint256 newTimestamp) external;
+    function roll(uint256 newHeight) external;
     function etch(address target, bytes calldata newRuntimeBytecode) external;
     function setNonce(address account, uint64 newNonce) external;
     function getNonce(address account) external view returns (uint64 nonce);
