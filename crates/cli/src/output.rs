@@ -29,6 +29,13 @@ impl Output {
         );
     }
 
+    /// One progress line on stderr, when progress is on.
+    pub fn progress_line(&self, line: &str) {
+        if self.progress {
+            eprintln!("{line}");
+        }
+    }
+
     /// A byte-count progress bar, or a hidden one when progress is off.
     pub fn bytes(&self, len: u64, what: &str) -> ProgressBar {
         if !self.progress {

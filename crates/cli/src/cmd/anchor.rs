@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use alloy::primitives::{B256, Bytes, U256};
+use alloy::primitives::{B256, U256};
 use anyhow::{Context, Result, bail};
 use memory_bindings::IMemoryNFT;
 use memory_protocol::{Certificate, SignedCertificate};
@@ -46,6 +46,8 @@ pub struct RevokeArgs {
 pub fn to_binding(c: &Certificate) -> IMemoryNFT::Certificate {
     IMemoryNFT::Certificate {
         checksum: c.checksum,
+        creator: c.creator,
+        certifier: c.certifier,
         testSetChecksum: c.testSetChecksum,
         epsilonPpm: c.epsilonPpm,
         relErrorPpm: c.relErrorPpm,
@@ -63,6 +65,8 @@ pub fn to_binding(c: &Certificate) -> IMemoryNFT::Certificate {
 pub fn from_binding(c: &IMemoryNFT::Certificate) -> Certificate {
     Certificate {
         checksum: c.checksum,
+        creator: c.creator,
+        certifier: c.certifier,
         testSetChecksum: c.testSetChecksum,
         epsilonPpm: c.epsilonPpm,
         relErrorPpm: c.relErrorPpm,
@@ -109,7 +113,7 @@ pub async fn anchor(
     signed: &SignedCertificate,
     out: Output,
 ) -> Result<TxInfo> {
-    let sig = Bytes::from(signed.signature.as_bytes().to_vec());
+    let sig = signed.signature.clone();
     let nft = chain.nft();
     chain
         .send(
@@ -133,7 +137,7 @@ pub fn run_anchor(args: AnchorArgs, out: Output) -> Result<()> {
                 json!({
                     "tokenId": args.token.to_string(),
                     "digest": signed.digest.to_string(),
-                    "certifier": signed.signer.to_checksum(None),
+                    "certifier": signed.certificate.certifier.to_checksum(None),
                     "level": signed.certificate.level,
                     "epsilonPpm": signed.certificate.epsilonPpm,
                 }),
@@ -145,7 +149,7 @@ pub fn run_anchor(args: AnchorArgs, out: Output) -> Result<()> {
                 signed.digest,
                 signed.certificate.level,
                 signed.certificate.epsilonPpm,
-                signed.signer.to_checksum(None),
+                signed.certificate.certifier.to_checksum(None),
                 args.token
             );
         }

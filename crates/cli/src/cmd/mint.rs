@@ -1,9 +1,18 @@
 //! `memory mint`: mint an artifact as a memory token (checksum computed locally), optionally
 //! creating its token-bound account and anchoring a certificate in the same flow.
+//!
+//! Minting is commit-reveal (MemoryNFT): step 1 sends `commitMint(keccak256(checksum, creator,
+//! salt))`, which hides the checksum; step 2, in a later block, reveals it with `mint`. Someone who
+//! sees the reveal in the mempool cannot mint the checksum first: they would need a commitment of
+//! their own from an earlier block. `--commit-only` stops after step 1 and prints the salt;
+//! `--salt` reveals such a commitment later.
 
 use std::path::PathBuf;
 
-use alloy::primitives::{Address, U256, Uint};
+use alloy::{
+    primitives::{Address, B256, U256, Uint, keccak256},
+    sol_types::SolValue,
+};
 use anyhow::{Context, Result, bail};
 use memory_bindings::{IMemoryNFT, MemoryNFT};
 use memory_protocol::{
@@ -85,6 +94,14 @@ pub struct Args {
     /// Also create the token's ERC-6551 account in the mint transaction.
     #[arg(long)]
     pub create_account: bool,
+    /// Reveal the commitment made earlier with this salt (printed by `--commit-only`) instead of
+    /// committing now.
+    #[arg(long, value_name = "HEX32", conflicts_with = "commit_only")]
+    pub salt: Option<B256>,
+    /// Only commit (step 1): prints the salt to pass to `memory mint --salt` from the next block on
+    /// and within a day.
+    #[arg(long)]
+    pub commit_only: bool,
     #[command(flatten)]
     pub chain: ChainArgs,
     #[command(flatten)]
@@ -140,10 +157,57 @@ pub fn run(args: Args, out: Output) -> Result<()> {
             }
             None => None,
         };
-        let to = match args.to {
-            Some(a) => a,
-            None => chain.sender()?,
+        let me = chain.sender()?;
+        if let Some(s) = &signed
+            && s.certificate.creator != me
+        {
+            bail!(
+                "the certificate names {} as the creator, but this mint's creator is the signer {}: certificates anchor only on their creator's token",
+                s.certificate.creator.to_checksum(None),
+                me.to_checksum(None)
+            );
+        }
+        let to = args.to.unwrap_or(me);
+        let nft = chain.nft();
+        let mut txs = Vec::new();
+        let salt = match args.salt {
+            Some(salt) => salt,
+            None => {
+                let salt = B256::from(rand::random::<[u8; 32]>());
+                let commitment = mint_commitment(checksum, me, salt);
+                out.progress_line(&format!(
+                    "mint 1/2: committing to the checksum (commitment {commitment}, salt {salt})"
+                ));
+                txs.push(
+                    chain
+                        .send("commit", nft.commitMint(commitment), out)
+                        .await?,
+                );
+                if args.commit_only {
+                    if out.json {
+                        print_json(
+                            out,
+                            json!({
+                                "checksum": checksum.to_string(),
+                                "commitment": commitment.to_string(),
+                                "salt": salt.to_string(),
+                            }),
+                            &txs,
+                        );
+                    } else {
+                        println!("committed {commitment}");
+                        println!(
+                            "reveal from the next block on, within a day: memory mint {} --salt {salt}",
+                            args.artifact.display()
+                        );
+                    }
+                    return Ok(());
+                }
+                salt
+            }
         };
+        // The commit's receipt means its block exists: any transaction sent now lands in a later one.
+        out.progress_line(&format!("mint 2/2: revealing the checksum {checksum}"));
         let params = IMemoryNFT::MintParams {
             to,
             checksum,
@@ -155,10 +219,20 @@ pub fn run(args: Args, out: Output) -> Result<()> {
             royaltyBps: Uint::<96, 2>::from(args.royalty_bps),
             parents: args.parents.clone(),
             createAccount: args.create_account,
+            salt,
         };
-        let nft = chain.nft();
-        let mut txs = vec![chain.send("mint", nft.mint(params), out).await?];
-        let minted = txs[0].events::<MemoryNFT::MemoryMinted>();
+        let revealed = chain.send("mint", nft.mint(params), out).await.map_err(|e| {
+            let text = format!("{e:#}");
+            if text.contains(" reverted") {
+                return e; // the contract said why: retrying the same reveal would not help
+            }
+            anyhow::anyhow!(
+                "{text} (the commitment stays valid for a day: retry the reveal with `memory mint {} --salt {salt}`)",
+                args.artifact.display()
+            )
+        })?;
+        txs.push(revealed);
+        let minted = txs[txs.len() - 1].events::<MemoryNFT::MemoryMinted>();
         let token = minted
             .first()
             .map(|e| e.tokenId)
@@ -209,4 +283,9 @@ pub fn run(args: Args, out: Output) -> Result<()> {
         }
         Ok(())
     })?
+}
+
+/// `MemoryNFT.mintCommitment`: `keccak256(abi.encode(checksum, creator, salt))`.
+pub fn mint_commitment(checksum: B256, creator: Address, salt: B256) -> B256 {
+    keccak256((checksum, creator, salt).abi_encode_params())
 }

@@ -2,6 +2,7 @@
 
 mod account;
 mod anchor;
+mod approvals;
 mod certify;
 mod chain;
 mod checksum;
@@ -69,8 +70,8 @@ pub enum Command {
     List(market::ListArgs),
     /// Cancel a listing.
     Cancel(market::TokenArgs),
-    /// Buy a listed token at its price.
-    Buy(market::TokenArgs),
+    /// Buy a listed token: the listing you saw, at its price, refusing live account approvals.
+    Buy(market::BuyArgs),
     /// Withdraw from the market ledger, or royalties out of a token's account (--account).
     Withdraw(market::WithdrawArgs),
     /// Show a memory: from the indexer API, else from the chain.

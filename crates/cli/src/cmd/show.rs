@@ -125,8 +125,12 @@ pub async fn chain_view(chain: &Chain, token: U256) -> Result<Value> {
             "revoked": c.revoked,
         })).collect::<Vec<_>>(),
         "listing": (!listing.seller.is_zero()).then(|| json!({
+            "listing_id": listing.listingId.to_string(),
             "seller": listing.seller.to_checksum(None),
             "price": listing.price.to_string(),
+            "expires_at": listing.expiresAt,
+            "transfer_count": listing.transferCount,
+            "live": listing.live,
         })),
     }))
 }
@@ -239,10 +243,34 @@ fn print_human(view: &Value, source: &str) {
     }
     if let Some(l) = view.get("listing").filter(|l| !l.is_null()) {
         let wei: U256 = s(&l["price"]).parse().unwrap_or_default();
+        let live = if l["live"] == Value::Bool(false) {
+            " (not live: expired, or the token moved)"
+        } else {
+            ""
+        };
         println!(
-            "listed    by {} for {} ETH",
+            "listed    listing {} by {} for {} ETH until {}{live}",
+            s(&l["listing_id"]),
             s(&l["seller"]),
-            format_ether(wei)
+            format_ether(wei),
+            s(&l["expires_at"])
+        );
+    }
+    let approvals = view
+        .get("account_approvals")
+        .or_else(|| view.get("account").and_then(|a| a.get("approvals")))
+        .and_then(Value::as_array);
+    for a in approvals.into_iter().flatten() {
+        println!(
+            "WARNING   the account granted {} approval to {} on {}{}: it can move the account's assets",
+            s(&a["kind"]),
+            s(a.get("spender")
+                .or_else(|| a.get("operator"))
+                .unwrap_or(&Value::Null)),
+            s(&a["token_contract"]),
+            a.get("value")
+                .map(|v| format!(" (value {})", s(v)))
+                .unwrap_or_default()
         );
     }
 }

@@ -23,6 +23,7 @@ const ALICE_KEY: &str = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a
 const ALICE: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 const BOB_KEY: &str = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6";
 const BOB: &str = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
+const CAROL: &str = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65";
 const CAROL_KEY: &str = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a";
 /// A key no anvil account has: no ETH.
 const POOR_KEY: &str = "0x00000000000000000000000000000000000000000000000000000000000000aa";
@@ -170,7 +171,8 @@ impl TestChain {
         assert!(lines[0].contains(needle), "`{needle}` not in: {stderr}");
     }
 
-    fn certify(&self, matrix: &str, out: &str, key: &str) {
+    /// Certifies `matrix` for the creator `creator` (the address that will mint it).
+    fn certify(&self, matrix: &str, out: &str, key: &str, creator: &str) {
         let nft = self.deployment()["memoryNFT"].as_str().unwrap().to_owned();
         self.ok(&[
             "certify",
@@ -180,6 +182,8 @@ impl TestChain {
             "test.safetensors",
             "--contract",
             &nft,
+            "--creator",
+            creator,
             "-o",
             out,
             "--private-key",
@@ -200,8 +204,8 @@ fn wei(v: &Value) -> u128 {
 #[test]
 fn mint_trade_withdraw_verify_without_indexer() {
     let c = TestChain::spawn();
-    c.certify("w1.safetensors", "w1.cert.json", CERTIFIER_KEY);
-    c.certify("w3.safetensors", "w3.cert.json", CERTIFIER_KEY);
+    c.certify("w1.safetensors", "w1.cert.json", CERTIFIER_KEY, ALICE);
+    c.certify("w3.safetensors", "w3.cert.json", CERTIFIER_KEY, CAROL);
 
     // originals 1 (alice, certified, with account) and 2 (bob, account created later)
     let m1 = c.json(&[
@@ -217,7 +221,13 @@ fn mint_trade_withdraw_verify_without_indexer() {
     assert_eq!(m1["owner"], ALICE);
     assert_eq!(m1["version"], "1.0.0", "version defaults from the metadata");
     let txs = m1["transactions"].as_array().unwrap();
-    assert_eq!(txs.len(), 2);
+    let what: Vec<&str> = txs.iter().map(|t| t["what"].as_str().unwrap()).collect();
+    assert_eq!(
+        what,
+        ["commit", "mint", "anchor"],
+        "commit-reveal, then anchor"
+    );
+    assert!(txs[1]["block"].as_u64() > txs[0]["block"].as_u64());
     for t in txs {
         assert!(t["hash"].as_str().unwrap().starts_with("0x"));
         assert!(t["block"].as_u64().unwrap() > 0 && t["gasUsed"].as_u64().unwrap() > 21_000);
@@ -394,9 +404,9 @@ fn mint_trade_withdraw_verify_without_indexer() {
 #[test]
 fn chain_commands_reject_bad_input_with_one_line() {
     let c = TestChain::spawn();
-    c.certify("w1.safetensors", "w1.cert.json", CERTIFIER_KEY);
+    c.certify("w1.safetensors", "w1.cert.json", CERTIFIER_KEY, ALICE);
     // alice is not a certifier: her signature is valid EIP-712 but the contract refuses it
-    c.certify("w2.safetensors", "w2.alice.cert.json", ALICE_KEY);
+    c.certify("w2.safetensors", "w2.alice.cert.json", ALICE_KEY, BOB);
     c.ok(&["mint", "w1.safetensors", "--private-key", ALICE_KEY]);
     let checksum1 = c.json(&["checksum", "w1.safetensors"])["checksum"]
         .as_str()
@@ -640,6 +650,8 @@ fn chain_commands_reject_bad_input_with_one_line() {
         &nft,
         "--chain-id",
         "1",
+        "--creator",
+        ALICE,
         "-o",
         "mainnet.cert.json",
         "--private-key",
@@ -664,6 +676,8 @@ fn chain_commands_reject_bad_input_with_one_line() {
         "test.safetensors",
         "--contract",
         "0x000000000000000000000000000000000000dEaD",
+        "--creator",
+        ALICE,
         "-o",
         "other.cert.json",
         "--private-key",
@@ -843,7 +857,7 @@ fn chain_commands_reject_bad_input_with_one_line() {
     );
     c.fails(
         &["buy", "2", "--private-key", ALICE_KEY],
-        "buy reverted: NotListed(tokenId: 2)",
+        "token 2 is not listed",
     );
     c.ok(&[
         "list",
@@ -945,4 +959,161 @@ fn chain_commands_reject_bad_input_with_one_line() {
         &["verify", "9", "--matrix", "w1.safetensors"],
         "NonexistentToken(tokenId: 9)",
     );
+}
+
+/// The buyer's side of issue 8: `buy` commits to the listing it saw, a mint is commit-reveal
+/// (`--commit-only` then `--salt`), a certificate names its creator, a listed token's account is
+/// locked, a buy of a token whose account exists refuses when its approvals cannot be checked
+/// (no indexer here) unless the buyer accepts them, and the ledger withdraws to another address.
+#[test]
+fn buy_commits_to_the_listing_and_mint_commits_first() {
+    let c = TestChain::spawn();
+    c.certify("w1.safetensors", "w1.cert.json", CERTIFIER_KEY, ALICE);
+
+    // a certificate that names alice cannot be used by bob, and nothing is sent
+    c.fails(
+        &[
+            "mint",
+            "w1.safetensors",
+            "--cert",
+            "w1.cert.json",
+            "--private-key",
+            BOB_KEY,
+        ],
+        &format!("the certificate names {ALICE} as the creator"),
+    );
+    // commit only, then reveal with the printed salt
+    let committed = c.json(&[
+        "mint",
+        "w1.safetensors",
+        "--commit-only",
+        "--private-key",
+        ALICE_KEY,
+    ]);
+    assert_eq!(committed["transactions"].as_array().unwrap().len(), 1);
+    let salt = committed["salt"].as_str().unwrap().to_owned();
+    // bob cannot reveal alice's commitment with her salt: it binds the creator
+    c.fails(
+        &[
+            "mint",
+            "w1.safetensors",
+            "--salt",
+            &salt,
+            "--private-key",
+            BOB_KEY,
+        ],
+        "mint reverted: UnknownCommitment(commitment: ",
+    );
+    let m1 = c.json(&[
+        "mint",
+        "w1.safetensors",
+        "--salt",
+        &salt,
+        "--cert",
+        "w1.cert.json",
+        "--create-account",
+        "--private-key",
+        ALICE_KEY,
+    ]);
+    assert_eq!(m1["tokenId"], "1");
+    let what: Vec<&str> = m1["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(what, ["mint", "anchor"], "no second commit");
+    // the same salt cannot be revealed twice
+    c.fails(
+        &[
+            "mint",
+            "w2.safetensors",
+            "--salt",
+            &salt,
+            "--private-key",
+            ALICE_KEY,
+        ],
+        "mint reverted: UnknownCommitment(commitment: ",
+    );
+
+    // list, then cancel and re-list: a buyer holding the old id is refused before anything is sent
+    let first = c.json(&[
+        "list",
+        "1",
+        "--price",
+        "1",
+        "--approve",
+        "--expires-in",
+        "2d",
+        "--private-key",
+        ALICE_KEY,
+    ]);
+    let first_id = first["listingId"].as_str().unwrap().to_owned();
+    assert!(first["expiresAt"].as_u64().unwrap() > 0);
+    c.ok(&["cancel", "1", "--private-key", ALICE_KEY]);
+    let second = c.json(&["list", "1", "--price", "1", "--private-key", ALICE_KEY]);
+    let second_id = second["listingId"].as_str().unwrap().to_owned();
+    assert_ne!(first_id, second_id, "listing ids never repeat");
+    c.fails(
+        &["buy", "1", "--listing", &first_id, "--private-key", BOB_KEY],
+        &format!("token 1 is now listing {second_id} (you asked for listing {first_id})"),
+    );
+    c.fails(
+        &[
+            "buy",
+            "1",
+            "--listing",
+            &second_id,
+            "--price",
+            "0.5",
+            "--private-key",
+            BOB_KEY,
+        ],
+        "asks 1.000000000000000000 ETH, not the 0.500000000000000000 ETH you expected",
+    );
+    // the account exists: without an indexer its approvals cannot be checked
+    c.fails(
+        &[
+            "buy",
+            "1",
+            "--listing",
+            &second_id,
+            "--private-key",
+            BOB_KEY,
+        ],
+        "pass --accept-approvals to buy without the check",
+    );
+    let buy = c.json(&[
+        "buy",
+        "1",
+        "--listing",
+        &second_id,
+        "--accept-approvals",
+        "--private-key",
+        BOB_KEY,
+    ]);
+    assert_eq!(buy["listingId"], second_id.as_str());
+    assert_eq!(buy["buyer"], BOB);
+    // bought: the old listing is gone
+    c.fails(
+        &["buy", "1", "--private-key", CAROL_KEY],
+        "token 1 is not listed",
+    );
+    // the ledger withdraws to another address through withdrawTo (nothing owed here)
+    c.fails(
+        &["withdraw", "--to", BOB, "--private-key", ALICE_KEY],
+        "withdrawTo reverted: NothingToWithdraw",
+    );
+    let too_long = c.run(&[
+        "list",
+        "1",
+        "--price",
+        "1",
+        "--expires-in",
+        "181d",
+        "--private-key",
+        BOB_KEY,
+    ]);
+    assert_eq!(too_long.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&too_long.stderr).contains("a listing runs at most 180 days"));
 }
