@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {ROYALTY_TABLE_WORDS} from "../libraries/RoyaltyTable.sol";
-
 /// @title IMemoryNFT
 /// @notice Types, events and errors of the MemoryNFT contract: AI memory artifacts
 ///         (W-Matrices, KV-caches) as ERC-721 tokens with a content checksum, provenance,
@@ -67,8 +65,10 @@ interface IMemoryNFT {
         uint256 transferCount;
         /// Entries in `table`.
         uint256 count;
-        /// The royalty table as stored (see `MemoryNFT.saleInfo`).
-        uint256[ROYALTY_TABLE_WORDS] table;
+        /// The royalty table as stored (see `MemoryNFT.saleInfo`). The length is ROYALTY_TABLE_WORDS,
+        /// written as a literal because the Rust side reads this file with `sol!`, which resolves no
+        /// imports; MemoryNFT assigns a `uint256[ROYALTY_TABLE_WORDS]` to it, so a mismatch fails to compile.
+        uint256[6] table;
     }
 
     /// @notice A quality certificate, signed by a certifier as EIP-712 typed data.
