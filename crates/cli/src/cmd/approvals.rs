@@ -171,7 +171,7 @@ async fn confirm(chain: &Chain, account: Address, a: LiveApproval) -> Result<Opt
                 .call()
                 .await
                 .map_err(|e| read("the allowance", e))?;
-            return Ok((!left.is_zero()).then(|| LiveApproval {
+            return Ok((!left.is_zero()).then_some(LiveApproval {
                 grant: Grant::Erc20(left),
                 ..a
             }));

@@ -1,4 +1,5 @@
-//! `memory certify`: evaluate, build and sign an EIP-712 certificate, write its file.
+//! `memory certify`: evaluate, build and sign an EIP-712 certificate for a creator, write its
+//! file.
 
 use std::{
     path::PathBuf,
@@ -23,6 +24,13 @@ pub struct Args {
     /// Test-set safetensors file.
     #[arg(long, value_name = "FILE")]
     pub test: PathBuf,
+    /// The address that will mint the token (its creator: the account that runs `memory mint`).
+    ///
+    /// The certificate names it and the certifier signs it: MemoryNFT anchors the certificate only
+    /// on a token with this creator, so somebody who sees the certificate (or its anchoring
+    /// transaction) and mints the same checksum first cannot use it.
+    #[arg(long, value_name = "ADDRESS")]
+    pub creator: Address,
     /// Address of the MemoryNFT contract (the EIP-712 verifying contract).
     #[arg(long, env = "MEMORY_NFT_ADDRESS", value_name = "ADDRESS")]
     pub contract: Address,
@@ -87,6 +95,7 @@ pub fn run(args: Args, out: Output) -> Result<()> {
     let cert = build_certificate(
         checksum,
         test_checksum,
+        args.creator,
         &metrics,
         issued_at,
         expires_at,
@@ -101,7 +110,8 @@ pub fn run(args: Args, out: Output) -> Result<()> {
         out.json(&json!({
             "file": args.output,
             "digest": signed.digest.to_string(),
-            "signer": signed.signer.to_checksum(None),
+            "certifier": c.certifier.to_checksum(None),
+            "creator": c.creator.to_checksum(None),
             "checksum": c.checksum.to_string(),
             "testSetChecksum": c.testSetChecksum.to_string(),
             "epsilonPpm": c.epsilonPpm,
@@ -111,6 +121,7 @@ pub fn run(args: Args, out: Output) -> Result<()> {
     } else {
         println!("wrote     {}", args.output.display());
         println!("checksum  {}", c.checksum);
+        println!("creator   {}", c.creator.to_checksum(None));
         println!("test set  {}", c.testSetChecksum);
         println!(
             "epsilon   {} ppm, tier {} (level {})",
@@ -120,7 +131,7 @@ pub fn run(args: Args, out: Output) -> Result<()> {
         );
         println!("valid     {} .. {} (unix)", c.issuedAt, c.expiresAt);
         println!("digest    {}", signed.digest);
-        println!("signer    {}", signed.signer.to_checksum(None));
+        println!("certifier {}", c.certifier.to_checksum(None));
     }
     Ok(())
 }

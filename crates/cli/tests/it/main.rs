@@ -16,6 +16,8 @@ use tempfile::TempDir;
 
 const KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 const SIGNER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+/// The creator certificates name (anvil's account 2).
+const CREATOR: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 const NFT: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 
 fn memory(dir: &Path, args: &[&str]) -> Output {
@@ -196,6 +198,8 @@ fn pack_fit_evaluate_certify_verify() {
             "test.safetensors",
             "--contract",
             NFT,
+            "--creator",
+            CREATOR,
             "--private-key",
             KEY,
             "--issued-at",
@@ -208,7 +212,8 @@ fn pack_fit_evaluate_certify_verify() {
             "cert.json",
         ],
     );
-    assert_eq!(c["signer"], SIGNER);
+    assert_eq!(c["certifier"], SIGNER);
+    assert_eq!(c["creator"], CREATOR);
     assert_eq!(c["checksum"].as_str(), Some(checksum.as_str()));
     assert_eq!(c["epsilonPpm"].as_u64(), Some(eps));
     let v = json(
@@ -220,18 +225,25 @@ fn pack_fit_evaluate_certify_verify() {
             "w.safetensors",
             "--test",
             "test.safetensors",
-            "--signer",
+            "--certifier",
             SIGNER,
+            "--creator",
+            CREATOR,
+            "--now",
+            "2593000",
         ],
     );
     assert_eq!(v["match"], true);
-    // Issued at a fixed time long ago: reported as expired, the figures still match.
+    // Checked at its last valid second (expiry is inclusive, as on chain).
     assert_eq!(v["expiresAt"], "2593000");
-    assert_eq!(v["expired"], true);
+    assert_eq!(v["expired"], false);
+    assert_eq!(v["anchorable"], true);
     let file: Value =
         serde_json::from_str(&std::fs::read_to_string(f.file("cert.json")).unwrap()).unwrap();
     assert_eq!(file["certificate"]["expiresAt"], "2593000");
     assert_eq!(file["certificate"]["nonce"], "7");
+    assert_eq!(file["certificate"]["creator"], CREATOR);
+    assert_eq!(file["certificate"]["certifier"], SIGNER);
     assert_eq!(file["domain"]["verifyingContract"], NFT);
 
     // Human output too.
@@ -244,10 +256,49 @@ fn pack_fit_evaluate_certify_verify() {
             "w.safetensors",
             "--test",
             "test.safetensors",
+            "--now",
+            "1000",
         ],
     );
-    assert!(text.contains("certificate matches the files"), "{text}");
-    assert!(text.contains("EXPIRED at 2593000"), "{text}");
+    assert!(
+        text.contains("certificate matches the files and is valid at 1000"),
+        "{text}"
+    );
+    // One second after expiry, before issue, or for another creator: what the contract refuses.
+    let verify_at = |now: &str, extra: &[&str], needle: &str| {
+        let mut args = vec![
+            "verify-cert",
+            "cert.json",
+            "--matrix",
+            "w.safetensors",
+            "--test",
+            "test.safetensors",
+            "--now",
+            now,
+        ];
+        args.extend_from_slice(extra);
+        fails(d, &args, needle);
+    };
+    verify_at(
+        "2593001",
+        &[],
+        "the contract would refuse this certificate at 2593001 (CertificateExpired)",
+    );
+    verify_at("999", &[], "(CertificateNotYetIssued)");
+    verify_at("1000", &["--creator", SIGNER], "(CertificateCreatorMismatch)");
+    // Without --now the clock decides: this certificate expired long ago.
+    fails(
+        d,
+        &[
+            "verify-cert",
+            "cert.json",
+            "--matrix",
+            "w.safetensors",
+            "--test",
+            "test.safetensors",
+        ],
+        "(CertificateExpired)",
+    );
 
     // A full-precision fit.
     ok(
@@ -321,6 +372,8 @@ fn certificate_for_other_files_or_tampered_fails() {
             "test.safetensors",
             "--contract",
             NFT,
+            "--creator",
+            CREATOR,
             "--private-key",
             KEY,
             "-o",
@@ -404,7 +457,7 @@ fn certificate_for_other_files_or_tampered_fails() {
             "--signer",
             NFT,
         ],
-        "not by the required signer",
+        "not by the required certifier",
     );
     // A better grade written into the file: the signature no longer verifies.
     let text = std::fs::read_to_string(f.file("cert.json")).unwrap();
@@ -699,6 +752,8 @@ fn keys_and_passwords() {
             "test.safetensors",
             "--contract",
             NFT,
+            "--creator",
+            CREATOR,
             "-o",
             "c.json",
         ];
