@@ -6,7 +6,9 @@ import {MemoryAccount} from "../src/accounts/MemoryAccount.sol";
 import {IERC6551Registry} from "../src/interfaces/IERC6551.sol";
 import {IMemoryNFT} from "../src/interfaces/IMemoryNFT.sol";
 import {ROYALTY_TABLE_WORDS, RoyaltyTable} from "../src/libraries/RoyaltyTable.sol";
+import {BoundElsewhere} from "./utils/Actor.sol";
 import {BaseTest} from "./utils/BaseTest.sol";
+import {PlainERC721} from "./utils/TestTokens.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {IERC2981} from "@openzeppelin/contracts/interfaces/IERC2981.sol";
 import {IERC721} from "@openzeppelin/contracts/token/ERC721/IERC721.sol";
@@ -51,6 +53,7 @@ contract MemoryNFTTest is BaseTest {
         p.uri = "ipfs://memory";
         p.kind = IMemoryNFT.MemoryKind.KVCache;
 
+        _commit(alice, p);
         vm.expectEmit(address(nft));
         emit IERC721.Transfer(address(0), bob, 1);
         vm.expectEmit(address(nft));
@@ -74,6 +77,7 @@ contract MemoryNFTTest is BaseTest {
         vm.assertEq(m.uri, "ipfs://memory", "uri");
         vm.assertEq(m.royaltyBps, 500, "royalty");
         vm.assertEq(m.parents.length, 0, "no parents");
+        vm.assertEq(nft.transferCountOf(1), 0, "a mint is not a transfer");
         vm.assertEq(_mintBy(alice), 2, "ids increase by one");
     }
 
@@ -130,6 +134,7 @@ contract MemoryNFTTest is BaseTest {
         );
         IMemoryNFT.MintParams memory p = _params(alice, keccak256("x"), new uint256[](0));
         p.createAccount = true;
+        _commit(alice, p);
         vm.expectEmit(address(registry));
         emit IERC6551Registry.ERC6551AccountCreated(
             expected, address(accountImpl), bytes32(0), block.chainid, address(nft), 1
@@ -144,6 +149,7 @@ contract MemoryNFTTest is BaseTest {
         vm.etch(LibERC6551.REGISTRY, "");
         IMemoryNFT.MintParams memory p = _params(alice, keccak256("x"), new uint256[](0));
         p.createAccount = true;
+        _commit(address(this), p);
         vm.expectRevert(IERC6551Registry.AccountCreationFailed.selector);
         nft.mint(p);
     }
@@ -159,14 +165,18 @@ contract MemoryNFTTest is BaseTest {
     }
 
     function test_RevertWhen_MintReusedChecksum() public {
-        nft.mint(_params(alice, keccak256("x"), new uint256[](0)));
+        _mintWith(alice, _params(alice, keccak256("x"), new uint256[](0)));
+        IMemoryNFT.MintParams memory p = _params(bob, keccak256("x"), new uint256[](0));
+        _commit(bob, p);
+        vm.prank(bob);
         vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.ChecksumAlreadyMinted.selector, keccak256("x"), 1));
-        nft.mint(_params(bob, keccak256("x"), new uint256[](0)));
+        nft.mint(p);
     }
 
     function test_RevertWhen_MintRoyaltyOverCap() public {
         IMemoryNFT.MintParams memory p = _params(alice, keccak256("x"), new uint256[](0));
         p.royaltyBps = 1001;
+        _commit(address(this), p);
         vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.RoyaltyTooHigh.selector, 1001, 1000));
         nft.mint(p);
     }
@@ -176,28 +186,37 @@ contract MemoryNFTTest is BaseTest {
         for (uint256 i; i < 9; ++i) {
             parents[i] = _mintBy(alice);
         }
+        IMemoryNFT.MintParams memory p = _params(alice, keccak256("x"), parents);
+        _commit(address(this), p);
         vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.TooManyParents.selector, 9, 8));
-        nft.mint(_params(alice, keccak256("x"), parents));
+        nft.mint(p);
     }
 
     function test_RevertWhen_MintUnknownParent() public {
         _mintBy(alice);
+        IMemoryNFT.MintParams memory p = _params(alice, keccak256("x"), _ids(0));
+        _commit(address(this), p); // a failed reveal keeps the commitment
         vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.UnknownParent.selector, 0));
-        nft.mint(_params(alice, keccak256("x"), _ids(0)));
+        nft.mint(p);
+        p.parents = _ids(1, 2);
         vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.UnknownParent.selector, 2));
-        nft.mint(_params(alice, keccak256("x"), _ids(1, 2)));
+        nft.mint(p);
     }
 
     function test_RevertWhen_MintDuplicateParent() public {
         _mintBy(alice);
+        IMemoryNFT.MintParams memory p = _params(alice, keccak256("x"), _ids(1, 1));
+        _commit(address(this), p);
         vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.DuplicateParent.selector, 1));
-        nft.mint(_params(alice, keccak256("x"), _ids(1, 1)));
+        nft.mint(p);
     }
 
     function test_RevertWhen_MintIntoOwnAccount() public {
         address own = nft.accountOf(1);
+        IMemoryNFT.MintParams memory p = _params(own, keccak256("x"), new uint256[](0));
+        _commit(address(this), p);
         vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.TransferToOwnAccount.selector, 1));
-        nft.mint(_params(own, keccak256("x"), new uint256[](0)));
+        nft.mint(p);
     }
 
     function test_RevertWhen_TransferIntoOwnAccount() public {
@@ -215,6 +234,222 @@ contract MemoryNFTTest is BaseTest {
         vm.prank(alice);
         nft.transferFrom(alice, accountOfB, a);
         vm.assertEq(nft.ownerOf(a), nft.accountOf(b), "a held by b's account");
+    }
+
+    /// @dev a's account holds b: sending a into b's account would make a own itself through b. Refused by a
+    ///      plain `transferFrom` too (no receiver callback needed).
+    function test_RevertWhen_TransferIntoAnAccountNestedUnderTheToken() public {
+        uint256 a = _mintBy(alice);
+        uint256 b = _mintBy(alice);
+        address accountA = _account(a);
+        address accountB = _account(b);
+        vm.prank(alice);
+        nft.transferFrom(alice, accountA, b);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.TransferToOwnAccount.selector, a));
+        nft.transferFrom(alice, accountB, a);
+        vm.assertEq(nft.ownerOf(a), alice, "a stays");
+    }
+
+    /// @dev The cycle check follows token-bound accounts of other ERC-721 contracts too.
+    function test_RevertWhen_TransferIntoACycleThroughAnotherTokenContract() public {
+        uint256 a = _mintBy(alice);
+        address accountA = _account(a);
+        PlainERC721 plain = new PlainERC721();
+        uint256 p = plain.mint(accountA); // a's account holds a plain token
+        address accountP = registry.createAccount(address(accountImpl), 0, block.chainid, address(plain), p);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.TransferToOwnAccount.selector, a));
+        nft.transferFrom(alice, accountP, a);
+    }
+
+    /// @dev The check follows at most MAX_OWNERSHIP_DEPTH owners above the recipient: a chain one shorter
+    ///      is accepted, a chain of that length is refused.
+    function test_RevertWhen_TransferBelowATooDeepChain() public {
+        uint256 depth = nft.MAX_OWNERSHIP_DEPTH();
+        // t[0] <- account(t[1]) <- ... <- account(t[depth - 2]), t[depth - 2] held by alice.
+        uint256[] memory t = new uint256[](depth);
+        t[0] = _mintBy(alice);
+        _account(t[0]);
+        for (uint256 i = 1; i < depth - 1; ++i) {
+            t[i] = _mintBy(alice);
+            address next = _account(t[i]);
+            vm.prank(alice);
+            nft.transferFrom(alice, next, t[i - 1]);
+        }
+        address bottom = nft.accountOf(t[0]);
+        uint256 gift = _mintBy(alice);
+        vm.prank(alice);
+        nft.transferFrom(alice, bottom, gift);
+        vm.assertEq(nft.ownerOf(gift), bottom, "depth - 1 accounts above: accepted");
+
+        t[depth - 1] = _mintBy(alice);
+        address top = _account(t[depth - 1]);
+        vm.prank(alice);
+        nft.transferFrom(alice, top, t[depth - 2]);
+        uint256 gift2 = _mintBy(alice);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.OwnershipChainTooDeep.selector, depth));
+        nft.transferFrom(alice, bottom, gift2);
+    }
+
+    /// @dev The walk stops, and the transfer goes through, at a recipient whose `token()` names another
+    ///      chain or a token whose `ownerOf` reverts.
+    function test_transfer_IntoAContractBoundElsewhere() public {
+        PlainERC721 plain = new PlainERC721();
+        BoundElsewhere otherChain = new BoundElsewhere();
+        otherChain.bindTo(block.chainid + 1, address(nft), 1);
+        BoundElsewhere missingToken = new BoundElsewhere();
+        missingToken.bindTo(block.chainid, address(plain), 999);
+        uint256 a = _mintBy(alice);
+        uint256 b = _mintBy(alice);
+        vm.startPrank(alice);
+        nft.transferFrom(alice, address(otherChain), a);
+        nft.transferFrom(alice, address(missingToken), b);
+        vm.stopPrank();
+        vm.assertEq(nft.ownerOf(a), address(otherChain), "another chain");
+        vm.assertEq(nft.ownerOf(b), address(missingToken), "a missing token");
+    }
+
+    function _account(uint256 id) internal returns (address) {
+        return registry.createAccount(address(accountImpl), 0, block.chainid, address(nft), id);
+    }
+
+    // ------------------------------------------------------------------ commit-reveal
+
+    function test_mintCommitment_BindsChecksumCreatorAndSalt() public view {
+        bytes32 checksum = keccak256("x");
+        bytes32 salt = bytes32(uint256(7));
+        vm.assertEq(nft.mintCommitment(checksum, alice, salt), keccak256(abi.encode(checksum, alice, salt)), "encoding");
+        vm.assertTrue(nft.mintCommitment(checksum, alice, salt) != nft.mintCommitment(checksum, bob, salt), "creator");
+        vm.assertTrue(nft.mintCommitment(checksum, alice, salt) != nft.mintCommitment(checksum, alice, 0), "salt");
+    }
+
+    function test_commitMint_RecordsAndEmits() public {
+        bytes32 c = nft.mintCommitment(keccak256("x"), alice, bytes32(uint256(1)));
+        vm.warp(5000);
+        vm.roll(77);
+        vm.expectEmit(address(nft));
+        emit IMemoryNFT.MintCommitted(c, alice);
+        vm.prank(alice);
+        nft.commitMint(c);
+        (uint256 committedBlock, uint256 committedAt) = nft.commitmentOf(c);
+        vm.assertEq(committedBlock, 77, "block");
+        vm.assertEq(committedAt, 5000, "time");
+    }
+
+    function test_mint_ConsumesTheCommitment() public {
+        IMemoryNFT.MintParams memory p = _params(alice, keccak256("x"), new uint256[](0));
+        _commit(alice, p);
+        bytes32 c = nft.mintCommitment(p.checksum, alice, p.salt);
+        (uint256 committedBlock,) = nft.commitmentOf(c);
+        vm.assertGt(committedBlock, 0, "committed");
+        vm.prank(alice);
+        nft.mint(p);
+        (uint256 blockAfter, uint256 timeAfter) = nft.commitmentOf(c);
+        vm.assertEq(blockAfter, 0, "revealed: gone");
+        vm.assertEq(timeAfter, 0, "revealed: gone");
+    }
+
+    function test_RevertWhen_MintWithoutCommitment() public {
+        IMemoryNFT.MintParams memory p = _params(alice, keccak256("x"), new uint256[](0));
+        bytes32 c = nft.mintCommitment(p.checksum, alice, p.salt);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.UnknownCommitment.selector, c));
+        nft.mint(p);
+    }
+
+    /// @dev The commitment binds its creator: whoever copies the reveal is not the one who committed.
+    function test_RevertWhen_MintRevealsSomeoneElsesCommitment() public {
+        IMemoryNFT.MintParams memory p = _params(alice, keccak256("x"), new uint256[](0));
+        _commit(alice, p);
+        bytes32 bobs = nft.mintCommitment(p.checksum, bob, p.salt);
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.UnknownCommitment.selector, bobs));
+        nft.mint(p);
+    }
+
+    function test_RevertWhen_MintInTheCommitBlock() public {
+        IMemoryNFT.MintParams memory p = _params(alice, keccak256("x"), new uint256[](0));
+        bytes32 c = nft.mintCommitment(p.checksum, alice, p.salt);
+        vm.prank(alice);
+        nft.commitMint(c);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.CommitmentTooNew.selector, c, block.number + 1));
+        nft.mint(p);
+        vm.roll(block.number + 1);
+        vm.prank(alice);
+        vm.assertEq(nft.mint(p), 1, "from the next block on");
+    }
+
+    function test_mint_AtTheEndOfTheRevealWindow() public {
+        IMemoryNFT.MintParams memory p = _params(alice, keccak256("x"), new uint256[](0));
+        uint256 committedAt = block.timestamp;
+        _commit(alice, p);
+        vm.warp(committedAt + nft.COMMIT_REVEAL_WINDOW());
+        vm.prank(alice);
+        vm.assertEq(nft.mint(p), 1, "the window's last second");
+    }
+
+    function test_RevertWhen_MintAfterTheRevealWindow() public {
+        IMemoryNFT.MintParams memory p = _params(alice, keccak256("x"), new uint256[](0));
+        uint256 end = block.timestamp + nft.COMMIT_REVEAL_WINDOW();
+        _commit(alice, p);
+        bytes32 c = nft.mintCommitment(p.checksum, alice, p.salt);
+        vm.warp(end + 1);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.CommitmentExpired.selector, c, end));
+        nft.mint(p);
+    }
+
+    function test_RevertWhen_CommitmentLive() public {
+        bytes32 c = nft.mintCommitment(keccak256("x"), alice, 0);
+        uint256 committedAt = block.timestamp;
+        vm.prank(alice);
+        nft.commitMint(c);
+        vm.warp(committedAt + nft.COMMIT_REVEAL_WINDOW());
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.CommitmentLive.selector, c, committedAt));
+        nft.commitMint(c);
+    }
+
+    function test_commitMint_AgainAfterTheWindow() public {
+        IMemoryNFT.MintParams memory p = _params(alice, keccak256("x"), new uint256[](0));
+        bytes32 c = nft.mintCommitment(p.checksum, alice, p.salt);
+        vm.prank(alice);
+        nft.commitMint(c);
+        vm.warp(block.timestamp + nft.COMMIT_REVEAL_WINDOW() + 1);
+        vm.roll(block.number + 5);
+        vm.prank(alice);
+        nft.commitMint(c);
+        (uint256 committedBlock, uint256 committedAt) = nft.commitmentOf(c);
+        vm.assertEq(committedBlock, block.number, "renewed block");
+        vm.assertEq(committedAt, block.timestamp, "renewed time");
+        vm.roll(block.number + 1);
+        vm.prank(alice);
+        vm.assertEq(nft.mint(p), 1, "the renewed commitment reveals");
+    }
+
+    // ------------------------------------------------------------------ transfer count
+
+    function test_transferCountOf_CountsEveryTransfer() public {
+        uint256 id = _mintBy(alice);
+        vm.assertEq(nft.transferCountOf(id), 0, "minted");
+        vm.prank(alice);
+        nft.transferFrom(alice, bob, id);
+        vm.assertEq(nft.transferCountOf(id), 1, "transferFrom");
+        vm.prank(bob);
+        nft.safeTransferFrom(bob, carol, id);
+        vm.assertEq(nft.transferCountOf(id), 2, "safeTransferFrom");
+        vm.prank(carol);
+        nft.approve(bob, id);
+        vm.prank(carol);
+        nft.setApprovalForAll(bob, true);
+        vm.assertEq(nft.transferCountOf(id), 2, "approvals are not transfers");
+        _list(carol, id, 1 ether);
+        _buy(alice, id, 1 ether);
+        vm.assertEq(nft.transferCountOf(id), 3, "a sale");
+        vm.assertEq(nft.transferCountOf(_mintBy(bob)), 0, "per token");
     }
 
     // ------------------------------------------------------------------ fuzz: the royalty table rule
@@ -323,32 +558,34 @@ contract MemoryNFTTest is BaseTest {
         vm.assertEq(amount, 0.05 ether, "5%");
     }
 
-    function test_saleRoyalties_AgreesWithRoyaltyInfoAndTable() public {
+    function test_saleInfo_AgreesWithRoyaltyInfoTableAndTransferCount() public {
         // 8 parents, each with its own parent: 16 entries, all six table words in use.
         uint256[] memory parents = new uint256[](8);
         for (uint256 i; i < 8; ++i) {
             parents[i] = _mintBy(alice, _ids(_mintBy(alice)));
         }
         uint256 child = _mintBy(bob, parents);
+        vm.prank(bob);
+        nft.transferFrom(bob, carol, child);
         for (uint256 t = 1; t <= child; ++t) {
-            (address creator, uint256 royaltyBps, uint256 count, uint256[ROYALTY_TABLE_WORDS] memory words) =
-                nft.saleRoyalties(t);
+            IMemoryNFT.SaleInfo memory info = nft.saleInfo(t);
             (address receiver, uint256 amount) = nft.royaltyInfo(t, 10_000);
-            vm.assertEq(creator, receiver, "creator is the ERC-2981 receiver");
-            vm.assertEq(royaltyBps, amount, "royalty bps");
+            vm.assertEq(info.creator, receiver, "creator is the ERC-2981 receiver");
+            vm.assertEq(info.royaltyBps, amount, "royalty bps");
+            vm.assertEq(info.transferCount, nft.transferCountOf(t), "transfer count");
             (uint256[] memory ids, uint16[] memory bps) = nft.royaltyTable(t);
-            vm.assertEq(count, ids.length, "entry count");
-            for (uint256 i; i < count; ++i) {
-                (uint256 id, uint256 share) = RoyaltyTable.entryAt(words, i);
+            vm.assertEq(info.count, ids.length, "entry count");
+            for (uint256 i; i < info.count; ++i) {
+                (uint256 id, uint256 share) = RoyaltyTable.entryAt(info.table, i);
                 vm.assertEq(id, ids[i], "entry id");
                 vm.assertEq(share, bps[i], "entry share");
             }
-            for (uint256 w = (count + 2) / 3; w < ROYALTY_TABLE_WORDS; ++w) {
-                vm.assertEq(words[w], 0, "unused words are zero");
+            for (uint256 w = (info.count + 2) / 3; w < ROYALTY_TABLE_WORDS; ++w) {
+                vm.assertEq(info.table[w], 0, "unused words are zero");
             }
         }
-        (,, uint256 full,) = nft.saleRoyalties(child);
-        vm.assertEq(full, 16, "a full table");
+        vm.assertEq(nft.saleInfo(child).count, 16, "a full table");
+        vm.assertEq(nft.saleInfo(child).transferCount, 1, "one transfer");
     }
 
     function test_RevertWhen_ViewsOfNonexistentToken() public {
@@ -359,7 +596,9 @@ contract MemoryNFTTest is BaseTest {
         vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.NonexistentToken.selector, 0));
         nft.royaltyTable(0);
         vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.NonexistentToken.selector, 1));
-        nft.saleRoyalties(1);
+        nft.saleInfo(1);
+        vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.NonexistentToken.selector, 1));
+        nft.transferCountOf(1);
         vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.NonexistentToken.selector, 1));
         nft.parentsOf(1);
         vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.NonexistentToken.selector, 1));
@@ -369,7 +608,7 @@ contract MemoryNFTTest is BaseTest {
     function test_tokenURI_ReturnsGivenUri() public {
         IMemoryNFT.MintParams memory p = _params(alice, keccak256("x"), new uint256[](0));
         p.uri = "ipfs://bafy/meta.json";
-        nft.mint(p);
+        _mintWith(address(this), p);
         vm.assertEq(nft.tokenURI(1), "ipfs://bafy/meta.json", "uri");
     }
 
@@ -381,8 +620,7 @@ contract MemoryNFTTest is BaseTest {
         p.sourceModel = 'evil"model\\';
         p.kind = IMemoryNFT.MemoryKind.Other;
         p.royaltyBps = 250;
-        vm.prank(address(0xAbCd));
-        nft.mint(p);
+        _mintWith(address(0xAbCd), p);
         string memory json = string.concat(
             '{"name":"Memory #3","kind":"other","checksum":"0x00000000000000000000000000000000000000000000000000000000000000ff",',
             '"creator":"0x000000000000000000000000000000000000ABcD","sourceModel":"evil\\"model\\\\",',
@@ -391,13 +629,11 @@ contract MemoryNFTTest is BaseTest {
         vm.assertEq(nft.tokenURI(3), string.concat("data:application/json;base64,", Base64.encode(bytes(json))), "json");
         IMemoryNFT.MintParams memory q = _params(alice, bytes32(uint256(0xabc)), new uint256[](0));
         q.kind = IMemoryNFT.MemoryKind.KVCache;
-        vm.prank(address(0xAbCd));
-        nft.mint(q);
+        _mintWith(address(0xAbCd), q);
         vm.assertEq(nft.tokenURI(4), _defaultJson(4, "KV-cache", "abc"), "kv-cache");
         q.checksum = bytes32(uint256(0xabd));
         q.kind = IMemoryNFT.MemoryKind.WMatrix;
-        vm.prank(address(0xAbCd));
-        nft.mint(q);
+        _mintWith(address(0xAbCd), q);
         vm.assertEq(nft.tokenURI(5), _defaultJson(5, "W-Matrix", "abd"), "w-matrix");
     }
 
@@ -450,6 +686,70 @@ contract MemoryNFTTest is BaseTest {
         vm.prank(admin);
         vm.expectRevert(IMemoryNFT.ZeroAddress.selector);
         nft.setCertifier(address(0), true);
+    }
+
+    function test_RevertWhen_RenounceOwnership() public {
+        vm.prank(admin);
+        vm.expectRevert(IMemoryNFT.RenounceDisabled.selector);
+        nft.renounceOwnership();
+        vm.assertEq(nft.owner(), admin, "still the admin");
+    }
+
+    // ------------------------------------------------------------------ market and account lock
+
+    function test_setMarket_OnceByTheOwner() public {
+        MemoryNFT fresh = new MemoryNFT(address(accountImpl), admin);
+        vm.assertEq(fresh.market(), address(0), "none yet");
+        vm.expectEmit(address(fresh));
+        emit IMemoryNFT.MarketSet(address(market));
+        vm.prank(admin);
+        fresh.setMarket(address(market));
+        vm.assertEq(fresh.market(), address(market), "set");
+    }
+
+    function test_RevertWhen_SetMarketTwice() public {
+        vm.assertEq(nft.market(), address(market), "the fixture set it");
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.MarketAlreadySet.selector, address(market)));
+        nft.setMarket(address(0x1234));
+        vm.assertEq(nft.market(), address(market), "unchanged");
+    }
+
+    function test_RevertWhen_SetMarketByNonOwner() public {
+        MemoryNFT fresh = new MemoryNFT(address(accountImpl), admin);
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, bob));
+        fresh.setMarket(address(market));
+    }
+
+    function test_RevertWhen_SetMarketZero() public {
+        MemoryNFT fresh = new MemoryNFT(address(accountImpl), admin);
+        vm.prank(admin);
+        vm.expectRevert(IMemoryNFT.ZeroAddress.selector);
+        fresh.setMarket(address(0));
+    }
+
+    function test_accountLocked_WhileTheTokenHasALiveListing() public {
+        uint256 id = _mintBy(alice);
+        vm.assertFalse(nft.accountLocked(id), "not listed");
+        _list(alice, id, 1 ether);
+        vm.assertTrue(nft.accountLocked(id), "listed");
+        vm.warp(market.listingOf(id).expiresAt + 1);
+        vm.assertFalse(nft.accountLocked(id), "expired");
+        _list(alice, id, 1 ether);
+        vm.prank(alice);
+        market.cancel(id);
+        vm.assertFalse(nft.accountLocked(id), "cancelled");
+        _list(alice, id, 1 ether);
+        vm.prank(alice);
+        nft.transferFrom(alice, bob, id);
+        vm.assertFalse(nft.accountLocked(id), "moved: the listing is dead");
+        vm.assertFalse(nft.accountLocked(999), "unknown token");
+    }
+
+    function test_accountLocked_FalseWithoutAMarket() public {
+        MemoryNFT fresh = new MemoryNFT(address(accountImpl), admin);
+        vm.assertFalse(fresh.accountLocked(1), "no market, no lock");
     }
 
     function test_ownership_TwoStepTransfer() public {

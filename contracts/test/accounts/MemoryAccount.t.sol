@@ -6,7 +6,7 @@ import {IERC6551Account, IERC6551Executable} from "../../src/interfaces/IERC6551
 import {IMemoryAccount} from "../../src/interfaces/IMemoryAccount.sol";
 import {IMemoryNFT} from "../../src/interfaces/IMemoryNFT.sol";
 import {BaseTest} from "../utils/BaseTest.sol";
-import {PlainERC1155, PlainERC721} from "../utils/TestTokens.sol";
+import {PermitERC20, PlainERC1155, PlainERC721} from "../utils/TestTokens.sol";
 import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {IERC1155Receiver} from "@openzeppelin/contracts/token/ERC1155/IERC1155Receiver.sol";
 import {IERC721Receiver} from "@openzeppelin/contracts/token/ERC721/IERC721Receiver.sol";
@@ -69,6 +69,7 @@ contract MemoryAccountTest is BaseTest {
         vm.chainId(1);
         vm.assertEq(account.owner(), address(0), "foreign chain");
         vm.assertEq(account.isValidSigner(alice, ""), bytes4(0), "no signer");
+        vm.assertFalse(account.isLocked(), "a foreign chain's token is never locked here");
     }
 
     function test_owner_ZeroForMissingToken() public {
@@ -83,16 +84,119 @@ contract MemoryAccountTest is BaseTest {
         vm.assertEq(account.isValidSigner(alice, ""), IERC6551Account.isValidSigner.selector, "holder");
         vm.assertEq(account.isValidSigner(bob, ""), bytes4(0), "other");
         vm.assertEq(_accountFor(999).isValidSigner(address(0), ""), bytes4(0), "zero never signs");
+        _list(alice, tokenId, 1 ether);
+        vm.assertEq(account.isValidSigner(alice, ""), bytes4(0), "not while locked");
     }
 
-    function test_isValidSignature_ByHolder() public {
+    // ------------------------------------------------------------------ ERC-1271 (ERC-7739 nested typed data)
+
+    bytes32 internal constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 internal constant PERSONAL_SIGN_TYPEHASH = keccak256("PersonalSign(bytes prefixed)");
+
+    /// @dev The account's own EIP-712 domain, in which ERC-7739 nests what its holder signs.
+    function _domainOf(address acct) internal view returns (bytes32) {
+        return keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("MemoryAccount"), keccak256("1"), block.chainid, acct));
+    }
+
+    /// @dev The ERC-7739 `PersonalSign` signature of `hash` by `key` for `acct` (what a wallet produces).
+    function _personalSign(uint256 key, address acct, bytes32 hash) internal view returns (bytes memory) {
+        bytes32 structHash = keccak256(abi.encode(PERSONAL_SIGN_TYPEHASH, hash));
+        return _sign(key, keccak256(abi.encodePacked("\x19\x01", _domainOf(acct), structHash)));
+    }
+
+    function test_eip712Domain_IsTheAccountsOwn() public view {
+        (, string memory name, string memory version, uint256 chainId, address verifying, bytes32 salt,) =
+            account.eip712Domain();
+        vm.assertEq(name, "MemoryAccount", "name");
+        vm.assertEq(version, "1", "version");
+        vm.assertEq(chainId, block.chainid, "chain");
+        vm.assertEq(verifying, address(account), "the account (the proxy), not the implementation");
+        vm.assertEq(salt, bytes32(0), "no salt");
+        bytes32 detect = 0x7739773977397739773977397739773977397739773977397739773977397739;
+        vm.assertEq(account.isValidSignature(detect, ""), bytes4(0x77390001), "ERC-7739 detection");
+    }
+
+    function test_isValidSignature_PersonalSignByHolder() public {
         bytes32 hash = keccak256("message");
-        vm.assertEq(account.isValidSignature(hash, _sign(ALICE_KEY, hash)), IERC1271.isValidSignature.selector, "ok");
-        vm.assertEq(account.isValidSignature(hash, _sign(CERTIFIER_KEY, hash)), bytes4(0xffffffff), "other key");
-        vm.assertEq(_accountFor(999).isValidSignature(hash, _sign(ALICE_KEY, hash)), bytes4(0xffffffff), "no owner");
+        bytes memory sig = _personalSign(ALICE_KEY, address(account), hash);
+        vm.assertEq(account.isValidSignature(hash, sig), IERC1271.isValidSignature.selector, "holder");
+        vm.assertEq(
+            account.isValidSignature(hash, _personalSign(CERTIFIER_KEY, address(account), hash)),
+            bytes4(0xffffffff),
+            "other key"
+        );
+        vm.assertEq(account.isValidSignature(keccak256("other"), sig), bytes4(0xffffffff), "other hash");
+        MemoryAccount ghost = _accountFor(999);
+        vm.assertEq(
+            ghost.isValidSignature(hash, _personalSign(ALICE_KEY, address(ghost), hash)), bytes4(0xffffffff), "no owner"
+        );
         vm.prank(alice);
         nft.transferFrom(alice, bob, tokenId);
-        vm.assertEq(account.isValidSignature(hash, _sign(ALICE_KEY, hash)), bytes4(0xffffffff), "former holder");
+        vm.assertEq(account.isValidSignature(hash, sig), bytes4(0xffffffff), "former holder");
+    }
+
+    /// @dev Before ERC-7739 the holder's plain signature of `hash` was the account's signature.
+    function test_isValidSignature_RejectsAPlainSignature() public view {
+        bytes32 hash = keccak256("message");
+        vm.assertEq(account.isValidSignature(hash, _sign(ALICE_KEY, hash)), bytes4(0xffffffff), "plain");
+    }
+
+    /// @dev One holder, two accounts: a signature for one is not a signature of the other.
+    function test_isValidSignature_BoundToTheAccount() public {
+        MemoryAccount other = _accountFor(_mintBy(alice));
+        bytes32 hash = keccak256("message");
+        bytes memory sig = _personalSign(ALICE_KEY, address(account), hash);
+        vm.assertEq(account.isValidSignature(hash, sig), IERC1271.isValidSignature.selector, "for this account");
+        vm.assertEq(other.isValidSignature(hash, sig), bytes4(0xffffffff), "not for the other");
+    }
+
+    /// @dev The `TypedDataSign` workflow: a wallet shows the permit's fields, nested in the account's domain;
+    ///      a permit checked through ERC-1271 accepts it.
+    function test_isValidSignature_NestedTypedDataByHolder() public {
+        PermitERC20 token = new PermitERC20();
+        uint256 deadline = block.timestamp + 1 days;
+        bytes32 appDomain = keccak256(abi.encode(keccak256("PermitERC20"), block.chainid, address(token)));
+        bytes32 contents = keccak256(abi.encode(token.PERMIT_TYPEHASH(), bob, 100, 0, deadline));
+        bytes32 hash = token.permitDigest(bob, 100, 0, deadline);
+        vm.assertEq(hash, keccak256(abi.encodePacked("\x19\x01", appDomain, contents)), "the app's digest");
+
+        bytes memory contentsType = "Permit(address spender,uint256 value,uint256 nonce,uint256 deadline)";
+        bytes32 typedDataSign = keccak256(
+            abi.encodePacked(
+                "TypedDataSign(Permit contents,string name,string version,uint256 chainId,address verifyingContract,"
+                "bytes32 salt)",
+                contentsType
+            )
+        );
+        bytes32 structHash = keccak256(
+            abi.encode(
+                typedDataSign,
+                contents,
+                keccak256("MemoryAccount"),
+                keccak256("1"),
+                block.chainid,
+                address(account),
+                bytes32(0)
+            )
+        );
+        (uint8 v, bytes32 r, bytes32 sigS) =
+            vm.sign(ALICE_KEY, keccak256(abi.encodePacked("\x19\x01", appDomain, structHash)));
+        bytes memory sig = abi.encodePacked(r, sigS, v, appDomain, contents, contentsType, uint16(contentsType.length));
+        vm.assertEq(account.isValidSignature(hash, sig), IERC1271.isValidSignature.selector, "nested typed data");
+
+        token.permit(address(account), bob, 100, deadline, sig);
+        vm.assertEq(token.allowance(address(account), bob), 100, "the permit went through");
+    }
+
+    function test_isValidSignature_InvalidWhileLocked() public {
+        bytes32 hash = keccak256("message");
+        bytes memory sig = _personalSign(ALICE_KEY, address(account), hash);
+        _list(alice, tokenId, 1 ether);
+        vm.assertEq(account.isValidSignature(hash, sig), bytes4(0xffffffff), "locked");
+        vm.prank(alice);
+        market.cancel(tokenId);
+        vm.assertEq(account.isValidSignature(hash, sig), IERC1271.isValidSignature.selector, "unlocked");
     }
 
     // ------------------------------------------------------------------ execute and state
@@ -150,6 +254,83 @@ contract MemoryAccountTest is BaseTest {
         account.execute(address(target), 0, "", 0);
     }
 
+    // ------------------------------------------------------------------ lock while listed
+
+    function test_isLocked_WhileTheTokenHasALiveListing() public {
+        vm.assertFalse(account.isLocked(), "not listed");
+        _list(alice, tokenId, 1 ether);
+        vm.assertTrue(account.isLocked(), "listed");
+        vm.prank(alice);
+        market.cancel(tokenId);
+        vm.assertFalse(account.isLocked(), "cancelled");
+        _list(alice, tokenId, 1 ether);
+        vm.warp(market.listingOf(tokenId).expiresAt + 1);
+        vm.assertFalse(account.isLocked(), "expired");
+        _list(alice, tokenId, 1 ether);
+        _buy(bob, tokenId, 1 ether);
+        vm.assertFalse(account.isLocked(), "sold");
+        vm.prank(bob);
+        account.execute(address(target), 0, abi.encodeCall(Target.hit, ()), 0);
+        vm.assertEq(target.calls(), 1, "the buyer uses the account at once");
+    }
+
+    function test_RevertWhen_ExecuteWhileLocked() public {
+        vm.deal(address(account), 1 ether);
+        _list(alice, tokenId, 1 ether);
+        vm.prank(alice);
+        vm.expectRevert(IMemoryAccount.AccountLocked.selector);
+        account.execute(alice, 1 ether, "", 0);
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(IMemoryAccount.NotAuthorized.selector, bob));
+        account.execute(bob, 1 ether, "", 0);
+        vm.assertEq(account.state(), 0, "state unchanged");
+        vm.prank(alice);
+        market.cancel(tokenId);
+        vm.prank(alice);
+        account.execute(alice, 1 ether, "", 0);
+        vm.assertEq(alice.balance, 1 ether, "unlocked with the listing");
+    }
+
+    /// @dev Starving the lock check (63/64 rule: a failed check reads as "unlocked") leaves the account too
+    ///      little gas to change anything: at no gas limit does `execute` get through while listed. The
+    ///      sweep goes one gas at a time from nothing to past the point where the check completes (and
+    ///      reverts AccountLocked from there on), so it crosses every limit at which the check can fail.
+    function test_execute_LockHoldsAtEveryGasLimit() public {
+        vm.deal(address(account), 1 ether);
+        _list(alice, tokenId, 1 ether);
+        bytes memory data = abi.encodeCall(MemoryAccount.execute, (alice, 1 ether, "", uint8(0)));
+        uint256 firstLocked;
+        for (uint256 gasLimit; gasLimit < 20_000; ++gasLimit) {
+            vm.prank(alice);
+            (bool ok, bytes memory ret) = address(account).call{gas: gasLimit}(data);
+            vm.assertFalse(ok, "never executes while listed");
+            bool locked = ret.length == 4 && bytes4(ret) == IMemoryAccount.AccountLocked.selector;
+            if (firstLocked == 0 && locked) firstLocked = gasLimit;
+            if (firstLocked != 0) vm.assertTrue(locked, "once the check completes, it says locked");
+        }
+        vm.assertGt(firstLocked, 0, "the sweep reaches the complete check");
+        vm.assertEq(account.state(), 0, "state unchanged");
+        vm.assertEq(address(account).balance, 1 ether, "ETH stays");
+        // Unlocked, the same call goes through: the failures above are the lock's.
+        vm.prank(alice);
+        market.cancel(tokenId);
+        vm.prank(alice);
+        (bool unlocked,) = address(account).call{gas: 100_000}(data);
+        vm.assertTrue(unlocked, "executes once unlocked");
+    }
+
+    /// @dev An account bound to another ERC-721 (no `accountLocked`) is never locked.
+    function test_isLocked_FalseForAnotherTokenContract() public {
+        PlainERC721 plain = new PlainERC721();
+        uint256 id = plain.mint(alice);
+        MemoryAccount foreign =
+            MemoryAccount(payable(registry.createAccount(address(accountImpl), 0, block.chainid, address(plain), id)));
+        vm.assertFalse(foreign.isLocked(), "not locked");
+        vm.prank(alice);
+        foreign.execute(address(target), 0, abi.encodeCall(Target.hit, ()), 0);
+        vm.assertEq(foreign.state(), 1, "executes");
+    }
+
     // ------------------------------------------------------------------ receiving tokens, cycles
 
     function test_receives_Erc721AndErc1155() public {
@@ -184,7 +365,8 @@ contract MemoryAccountTest is BaseTest {
         plain.safeTransferFrom(alice, own, id);
     }
 
-    /// @dev a's account holds b; sending a into b's account would close the loop a -> b -> a.
+    /// @dev a's account holds b; sending a into b's account would close the loop a -> b -> a. MemoryNFT
+    ///      refuses the transfer itself, before the account's receiver check runs.
     function test_RevertWhen_IndirectCycle() public {
         uint256 b = _mintBy(alice);
         MemoryAccount accountB = _accountFor(b);
@@ -192,25 +374,43 @@ contract MemoryAccountTest is BaseTest {
         nft.safeTransferFrom(alice, address(account), b);
         vm.assertEq(accountB.owner(), address(account), "b held by a's account");
         vm.prank(alice);
-        vm.expectRevert(IMemoryAccount.OwnershipCycle.selector);
+        vm.expectRevert(abi.encodeWithSelector(IMemoryNFT.TransferToOwnAccount.selector, tokenId));
         nft.safeTransferFrom(alice, address(accountB), tokenId);
     }
 
+    /// @dev The account's own check, for a token contract without a transfer guard (a plain ERC-721).
+    function test_RevertWhen_IndirectCycleOfAPlainToken() public {
+        PlainERC721 plain = new PlainERC721();
+        uint256 x = plain.mint(alice);
+        uint256 y = plain.mint(alice);
+        address accountX = registry.createAccount(address(accountImpl), 0, block.chainid, address(plain), x);
+        address accountY = registry.createAccount(address(accountImpl), 0, block.chainid, address(plain), y);
+        vm.prank(alice);
+        plain.safeTransferFrom(alice, accountX, y);
+        vm.prank(alice);
+        vm.expectRevert(IMemoryAccount.OwnershipCycle.selector);
+        plain.safeTransferFrom(alice, accountY, x);
+    }
+
+    /// @dev The account's own depth bound, on a chain of plain ERC-721 accounts (MemoryNFT's own bound on
+    ///      transfers is tested in MemoryNFT.t.sol).
     function test_RevertWhen_OwnershipChainTooDeep() public {
-        // t[0] <- account(t[1]) <- ... : each token held by the next token's account.
+        // p[0] <- account(p[1]) <- ... : each token held by the next token's account.
+        PlainERC721 plain = new PlainERC721();
         uint256 depth = account.MAX_OWNERSHIP_DEPTH() + 1;
-        uint256[] memory t = new uint256[](depth + 1);
-        t[0] = tokenId;
+        uint256[] memory p = new uint256[](depth + 1);
+        p[0] = plain.mint(alice);
+        address bottom = registry.createAccount(address(accountImpl), 0, block.chainid, address(plain), p[0]);
         for (uint256 i = 1; i <= depth; ++i) {
-            t[i] = _mintBy(alice);
-            address next = address(_accountFor(t[i]));
+            p[i] = plain.mint(alice);
+            address next = registry.createAccount(address(accountImpl), 0, block.chainid, address(plain), p[i]);
             vm.prank(alice);
-            nft.transferFrom(alice, next, t[i - 1]);
+            plain.transferFrom(alice, next, p[i - 1]);
         }
-        uint256 gift = _mintBy(alice);
+        uint256 gift = plain.mint(alice);
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(IMemoryAccount.OwnershipChainTooDeep.selector, 16));
-        nft.safeTransferFrom(alice, address(account), gift);
+        plain.safeTransferFrom(alice, bottom, gift);
     }
 
     function test_onERC721Received_StopsAtNonAccountContract() public {
@@ -238,8 +438,7 @@ contract MemoryAccountTest is BaseTest {
     function test_mintParamsCreateAccount_SameAddress() public {
         IMemoryNFT.MintParams memory p = _params(bob, keccak256("y"), new uint256[](0));
         p.createAccount = true;
-        vm.prank(bob);
-        uint256 id = nft.mint(p);
+        uint256 id = _mintWith(bob, p);
         vm.assertEq(MemoryAccount(payable(nft.accountOf(id))).owner(), bob, "created at accountOf");
     }
 }

@@ -4,6 +4,7 @@ pragma solidity 0.8.28;
 import {MemoryMarket} from "../../src/MemoryMarket.sol";
 import {MemoryNFT} from "../../src/MemoryNFT.sol";
 import {MemoryAccount} from "../../src/accounts/MemoryAccount.sol";
+import {IMemoryMarket} from "../../src/interfaces/IMemoryMarket.sol";
 import {IMemoryNFT} from "../../src/interfaces/IMemoryNFT.sol";
 import {Actor} from "../utils/Actor.sol";
 import {VM, Vm} from "../utils/Vm.sol";
@@ -67,6 +68,14 @@ contract MarketHandler {
         p.royaltyBps = royaltyBps % 1001;
         p.parents = parents;
         p.createAccount = createAccount;
+        p.salt = keccak256(abi.encode("salt", tokenCount + 1));
+        // Commit-reveal: the commitment in one block, the mint in the next.
+        creator.exec(
+            address(nft),
+            0,
+            abi.encodeCall(MemoryNFT.commitMint, (nft.mintCommitment(p.checksum, address(creator), p.salt)))
+        );
+        vm.roll(block.number + 1);
         creator.exec(address(nft), 0, abi.encodeCall(MemoryNFT.mint, (p)));
         ++tokenCount;
     }
@@ -78,25 +87,28 @@ contract MarketHandler {
         if (!_isActor(address(holder))) return;
         price = 1 + price % 100 ether;
         holder.exec(address(nft), 0, abi.encodeCall(IERC721.approve, (address(market), id)));
-        holder.exec(address(market), 0, abi.encodeCall(MemoryMarket.list, (id, price)));
+        uint64 expiresAt = uint64(block.timestamp + 7 days);
+        holder.exec(address(market), 0, abi.encodeCall(MemoryMarket.list, (id, price, expiresAt)));
         _listed.push(id);
     }
 
     function buy(uint256 listedSeed, uint256 buyerSeed) external {
         if (_listed.length == 0) return;
         uint256 id = _listed[listedSeed % _listed.length];
-        (address seller, uint256 price, uint256 listedState) = market.listingOf(id);
-        if (seller == address(0) || nft.ownerOf(id) != seller) return;
+        IMemoryMarket.ListingView memory l = market.listingOf(id);
+        address seller = l.seller;
+        uint256 price = l.price;
+        if (!l.live || nft.ownerOf(id) != seller) return;
         if (nft.getApproved(id) != address(market)) return;
         address acct = nft.accountOf(id);
-        if ((acct.code.length == 0 ? 0 : MemoryAccount(payable(acct)).state()) != listedState) return;
+        if ((acct.code.length == 0 ? 0 : MemoryAccount(payable(acct)).state()) != l.accountState) return;
         Actor buyer = _actor(buyerSeed);
         if (address(buyer) == seller) return;
 
         vm.deal(address(buyer), address(buyer).balance + price);
         uint256 before = _participantBalances();
         uint256 owedBefore = market.totalOwed();
-        buyer.exec{value: 0}(address(market), price, abi.encodeCall(MemoryMarket.buy, (id)));
+        buyer.exec{value: 0}(address(market), price, abi.encodeCall(MemoryMarket.buy, (id, l.listingId)));
         // Everyone but the buyer received; the buyer's own royalty (if creator) is a receipt too.
         uint256 received = _participantBalances() + price - before;
         uint256 credited = market.totalOwed() - owedBefore;
@@ -109,7 +121,7 @@ contract MarketHandler {
     function cancel(uint256 tokenSeed) external {
         if (tokenCount == 0) return;
         uint256 id = _token(tokenSeed);
-        (address seller,,) = market.listingOf(id);
+        address seller = market.listingOf(id).seller;
         if (seller == address(0) || !_isActor(seller)) return;
         Actor(payable(seller)).exec(address(market), 0, abi.encodeCall(MemoryMarket.cancel, (id)));
     }
@@ -124,12 +136,13 @@ contract MarketHandler {
         );
     }
 
-    /// @dev The holder moves ETH out of the token's account (changes its state; invalidates listings).
+    /// @dev The holder moves ETH out of the token's account (changes its state). Not while the token has a
+    ///      live listing: the account is locked then (`execute` reverts AccountLocked).
     function drainAccount(uint256 tokenSeed) external {
         if (tokenCount == 0) return;
         uint256 id = _token(tokenSeed);
         address acct = nft.accountOf(id);
-        if (acct.code.length == 0) return;
+        if (acct.code.length == 0 || nft.accountLocked(id)) return;
         Actor holder = Actor(payable(nft.ownerOf(id)));
         if (!_isActor(address(holder)) || holder.mode() != Actor.Mode.Accept) return;
         holder.exec(acct, 0, abi.encodeCall(MemoryAccount.execute, (address(holder), acct.balance, "", uint8(0))));
