@@ -39,21 +39,16 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
     /// @notice The ERC-6551 implementation of the NFT's token-bound accounts.
     address public immutable accountImplementation;
 
-    /// @dev Word 1: who sells at what price.
+    /// @dev One storage word: what `buy` reads and clears. The seller is not stored: while the token's
+    ///      transfer count equals the listing's, the token has not moved, so the seller is its owner.
     struct Listing {
-        address seller;
         uint96 price;
-    }
-
-    /// @dev Word 2: what the buyer commits to (the id) and what kills the listing (expiry, transfers).
-    struct Terms {
         uint64 listingId;
         uint64 expiresAt;
         uint32 transferCount;
     }
 
     mapping(uint256 tokenId => Listing) private _listings;
-    mapping(uint256 tokenId => Terms) private _terms;
     /// @dev The account `state()` a listing committed to; zero while the account has no code. Kept apart
     ///      so that a buy of a token whose account was never created (the usual case) neither reads nor
     ///      clears it: an account cannot lose its code, so no code at the sale means none at the listing
@@ -90,34 +85,37 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
         if (nft.getApproved(tokenId) != address(this) && !nft.isApprovedForAll(holder, address(this))) {
             revert MarketNotApproved(tokenId);
         }
+        // A stale root of an earlier contract seller is never read: only a contract seller's is.
         if (holder.code.length != 0) {
             (address root,) = _ownersOf(holder);
             _listedSellerRoot[tokenId] = root;
-        } else if (_listedSellerRoot[tokenId] != address(0)) {
-            delete _listedSellerRoot[tokenId];
         }
         uint256 accountState = _accountState(tokenId);
+        // Transfer counts are uint32 in MemoryNFT's record, listing ids a counter far below 2^64.
+        // forge-lint: disable-next-line(unsafe-typecast)
         uint32 transferCount = uint32(nft.transferCountOf(tokenId));
         listingId = ++lastListingId;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _listings[tokenId] = Listing({seller: holder, price: uint96(price)}); // checked above
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _terms[tokenId] = Terms({listingId: uint64(listingId), expiresAt: expiresAt, transferCount: transferCount});
+        _listings[tokenId] = Listing({
+            // forge-lint: disable-next-line(unsafe-typecast)
+            price: uint96(price), // checked above
+            // forge-lint: disable-next-line(unsafe-typecast)
+            listingId: uint64(listingId),
+            expiresAt: expiresAt,
+            transferCount: transferCount
+        });
         _listedAccountState[tokenId] = accountState;
         emit Listed(tokenId, listingId, holder, price, expiresAt, transferCount, accountState);
     }
 
-    /// @notice Cancels the listing of `tokenId` (expired or not). Its seller or the token's current holder can.
+    /// @notice Cancels the listing of `tokenId` (expired, stale or live). The token's current holder can:
+    ///         the seller while it still holds the token, whoever holds it after a transfer.
     function cancel(uint256 tokenId) external nonReentrant {
-        address seller = _listings[tokenId].seller;
-        if (seller == address(0)) revert NotListed(tokenId);
-        if (msg.sender != seller) {
-            address holder = nft.ownerOf(tokenId);
-            if (msg.sender != holder) revert NotTokenOwner(msg.sender, holder);
-        }
-        uint256 listingId = _terms[tokenId].listingId;
+        uint256 listingId = _listings[tokenId].listingId;
+        if (listingId == 0) revert NotListed(tokenId);
+        address holder = nft.ownerOf(tokenId);
+        if (msg.sender != holder) revert NotTokenOwner(msg.sender, holder);
         _clear(tokenId);
-        emit ListingCancelled(tokenId, listingId, seller);
+        emit ListingCancelled(tokenId, listingId, holder);
     }
 
     /// @notice Buys listing `listingId` of `tokenId` for exactly its price; the token goes to the caller.
@@ -125,30 +123,32 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
     ///         token, account or (contract) seller changed since it was listed.
     function buy(uint256 tokenId, uint256 listingId) external payable nonReentrant {
         Listing memory l = _listings[tokenId];
-        if (l.seller == address(0)) revert NotListed(tokenId);
-        Terms memory t = _terms[tokenId];
-        if (t.listingId != listingId) revert ListingChanged(tokenId, listingId, t.listingId);
+        if (l.listingId != listingId) {
+            if (l.listingId == 0) revert NotListed(tokenId);
+            revert ListingChanged(tokenId, listingId, l.listingId);
+        }
         if (msg.value != l.price) revert WrongValue(msg.value, l.price);
         // forge-lint: disable-next-line(block-timestamp)
-        if (block.timestamp > t.expiresAt) revert ListingExpired(tokenId, t.expiresAt);
-        if (msg.sender == l.seller) revert BuyerIsSeller();
+        if (block.timestamp > l.expiresAt) revert ListingExpired(tokenId, l.expiresAt);
         IMemoryNFT.SaleInfo memory sale = nft.saleInfo(tokenId);
-        if (sale.transferCount != t.transferCount) revert ListingStale(tokenId);
+        if (sale.transferCount != l.transferCount) revert ListingStale(tokenId);
+        // No transfer since the listing: the token's owner is the seller that listed it.
+        address seller = sale.owner;
+        if (msg.sender == seller) revert BuyerIsSeller();
         _checkAccountState(tokenId);
-        if (l.seller.code.length != 0) _checkContractSeller(tokenId, l.seller);
+        if (seller.code.length != 0) _checkContractSeller(tokenId, seller);
 
         delete _listings[tokenId];
-        delete _terms[tokenId];
-        // `l.seller` is not arbitrary: it listed the token itself (owner check in `list`) and approved
-        // this market; the transfer checks that it still owns the token and that the approval stands.
+        // `seller` is not arbitrary: it holds the token, listed it itself (owner check in `list`) and
+        // approved this market; the transfer checks that the approval stands.
         // slither-disable-next-line arbitrary-send-erc20
-        try nft.transferFrom(l.seller, msg.sender, tokenId) {}
+        try nft.transferFrom(seller, msg.sender, tokenId) {}
         catch (bytes memory reason) {
-            _revertTransferFailure(tokenId, l.seller, reason);
+            _revertTransferFailure(tokenId, reason);
         }
-        emit Sold(tokenId, l.seller, msg.sender, msg.value, listingId);
+        emit Sold(tokenId, seller, msg.sender, msg.value);
 
-        _settle(tokenId, msg.value, l.seller, sale);
+        _settle(tokenId, msg.value, seller, sale);
     }
 
     /// @notice Sends the caller everything credited to it in the ledger.
@@ -165,27 +165,29 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
 
     /// @inheritdoc IMemoryMarket
     function isListingLive(uint256 tokenId) public view returns (bool) {
-        Terms memory t = _terms[tokenId];
+        Listing memory l = _listings[tokenId];
         // forge-lint: disable-next-line(block-timestamp)
-        if (t.listingId == 0 || block.timestamp > t.expiresAt) return false;
-        return nft.transferCountOf(tokenId) == t.transferCount;
+        if (l.listingId == 0 || block.timestamp > l.expiresAt) return false;
+        return nft.transferCountOf(tokenId) == l.transferCount;
     }
 
-    /// @notice The listing of `tokenId` (all zero when not listed). `live` also checks a contract seller's
-    ///         owners, as `buy` does.
+    /// @notice The listing of `tokenId` (all zero when not listed). `seller` is the token's holder while
+    ///         the token has not moved since the listing (zero once it has: the listing is stale). `live`
+    ///         also applies a contract seller's checks, as `buy` does.
     function listingOf(uint256 tokenId) external view returns (ListingView memory v) {
         Listing memory l = _listings[tokenId];
-        if (l.seller == address(0)) return v;
-        Terms memory t = _terms[tokenId];
-        v.listingId = t.listingId;
-        v.seller = l.seller;
+        if (l.listingId == 0) return v;
+        v.listingId = l.listingId;
         v.price = l.price;
-        v.expiresAt = t.expiresAt;
-        v.transferCount = t.transferCount;
+        v.expiresAt = l.expiresAt;
+        v.transferCount = l.transferCount;
         v.accountState = _listedAccountState[tokenId];
-        v.live = isListingLive(tokenId);
-        if (v.live && l.seller.code.length != 0) {
-            (address root, bool locked) = _ownersOf(l.seller);
+        if (nft.transferCountOf(tokenId) != l.transferCount) return v;
+        v.seller = nft.ownerOf(tokenId);
+        // forge-lint: disable-next-line(block-timestamp)
+        v.live = block.timestamp <= l.expiresAt;
+        if (v.live && v.seller.code.length != 0) {
+            (address root, bool locked) = _ownersOf(v.seller);
             v.live = !locked && root == _listedSellerRoot[tokenId];
         }
     }
@@ -213,7 +215,6 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
 
     function _clear(uint256 tokenId) private {
         delete _listings[tokenId];
-        delete _terms[tokenId];
         if (_listedAccountState[tokenId] != 0) delete _listedAccountState[tokenId];
         if (_listedSellerRoot[tokenId] != address(0)) delete _listedSellerRoot[tokenId];
     }
@@ -324,17 +325,15 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
         return true;
     }
 
-    /// @dev Turns a failed sale transfer into the market's error: a token that left the seller makes the
-    ///      listing stale, a seller who revoked the market's approval gets `MarketNotApproved`; any other
-    ///      failure (e.g. a buyer that is the token's own account) bubbles up as is. Failure path only.
-    function _revertTransferFailure(uint256 tokenId, address seller, bytes memory reason) private view {
+    /// @dev Turns a failed sale transfer into the market's error: a seller who revoked the market's
+    ///      approval gets `MarketNotApproved`; any other failure (e.g. a buyer account nested under the
+    ///      token, `TransferToOwnAccount`) bubbles up as is. The seller is the token's holder (the transfer
+    ///      count was checked), so the transfer cannot fail on ownership. Failure path only.
+    function _revertTransferFailure(uint256 tokenId, bytes memory reason) private pure {
+        // The first four bytes of the revert data: its selector (zero-padded when shorter).
+        // forge-lint: disable-next-line(unsafe-typecast)
         bytes4 selector = bytes4(reason);
-        if (selector == IERC721Errors.ERC721IncorrectOwner.selector) revert ListingStale(tokenId);
-        if (selector == IERC721Errors.ERC721InsufficientApproval.selector) {
-            // The token checks the approval of its current holder before the `from` address.
-            if (nft.ownerOf(tokenId) != seller) revert ListingStale(tokenId);
-            revert MarketNotApproved(tokenId);
-        }
+        if (selector == IERC721Errors.ERC721InsufficientApproval.selector) revert MarketNotApproved(tokenId);
         assembly ("memory-safe") {
             revert(add(reason, 0x20), mload(reason))
         }

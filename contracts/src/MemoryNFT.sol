@@ -129,6 +129,8 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
     /// @notice When `commitment` was made (0, 0 if it is unknown or revealed).
     function commitmentOf(bytes32 commitment) external view returns (uint256 committedBlock, uint256 committedAt) {
         uint256 c = _commitments[commitment];
+        // The low 64 bits hold the block number (see `commitMint`): masking, not truncating a value.
+        // forge-lint: disable-next-line(unsafe-typecast)
         return (uint64(c), c >> 64);
     }
 
@@ -173,6 +175,8 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
     function _reveal(bytes32 commitment) private {
         uint256 c = _commitments[commitment];
         if (c == 0) revert UnknownCommitment(commitment);
+        // The low 64 bits hold the block number (see `commitMint`).
+        // forge-lint: disable-next-line(unsafe-typecast)
         uint256 committedBlock = uint64(c);
         if (block.number <= committedBlock) revert CommitmentTooNew(commitment, committedBlock + 1);
         uint256 end = (c >> 64) + COMMIT_REVEAL_WINDOW;
@@ -281,10 +285,14 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
     }
 
     function _anchor(uint256 tokenId, bytes32 digest, address certifier, Certificate calldata cert) private {
-        // Token ids are below 2^64 (`_nextTokenId` is a uint64 with a checked increment).
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _certificates[digest] =
-            Anchored({certifier: certifier, tokenId: uint64(tokenId), revoked: false, expiresAt: cert.expiresAt});
+        _certificates[digest] = Anchored({
+            certifier: certifier,
+            // Token ids are below 2^64 (`_nextTokenId` is a uint64 with a checked increment).
+            // forge-lint: disable-next-line(unsafe-typecast)
+            tokenId: uint64(tokenId),
+            revoked: false,
+            expiresAt: cert.expiresAt
+        });
         emit CertificateAnchored(tokenId, digest, certifier, cert);
     }
 
@@ -322,6 +330,7 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
     ///         (`RoyaltyTable.entryAt` unpacks them; `royaltyTable` gives the same entries as arrays).
     function saleInfo(uint256 tokenId) external view returns (SaleInfo memory info) {
         Record storage r = _recordOf(tokenId);
+        info.owner = _ownerOf(tokenId);
         info.creator = r.creator;
         info.royaltyBps = r.royaltyBps;
         info.transferCount = r.transferCount;

@@ -256,10 +256,22 @@ contract MemoryMarketTest is BaseTest {
         vm.prank(alice);
         nft.transferFrom(alice, bob, id);
         vm.expectEmit(address(market));
-        emit IMemoryMarket.ListingCancelled(id, listingId, alice);
+        emit IMemoryMarket.ListingCancelled(id, listingId, bob); // the holder who cancelled
         vm.prank(bob);
         market.cancel(id);
         vm.assertEq(market.listingOf(id).seller, address(0), "stale listing cleaned");
+    }
+
+    function test_RevertWhen_CancelByFormerSellerOfMovedToken() public {
+        uint256 id = _mintBy(alice);
+        _list(alice, id, PRICE);
+        vm.prank(alice);
+        nft.transferFrom(alice, bob, id);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IMemoryMarket.NotTokenOwner.selector, alice, bob));
+        market.cancel(id);
+        vm.assertEq(market.listingOf(id).seller, address(0), "stale: no seller");
+        vm.assertFalse(market.isListingLive(id), "and dead");
     }
 
     function test_RevertWhen_CancelNotListed() public {
@@ -283,7 +295,7 @@ contract MemoryMarketTest is BaseTest {
         uint256 id = _mintBy(alice, _ids(b)); // alice creates, royalty 5%
         vm.prank(alice);
         nft.transferFrom(alice, bob, id); // bob sells
-        uint256 listingId = _list(bob, id, PRICE);
+        _list(bob, id, PRICE);
         address accountA = nft.accountOf(a);
         address accountB = nft.accountOf(b);
         address buyer = address(0xB11);
@@ -291,7 +303,7 @@ contract MemoryMarketTest is BaseTest {
         vm.expectEmit(address(nft));
         emit IERC721.Transfer(bob, buyer, id);
         vm.expectEmit(address(market));
-        emit IMemoryMarket.Sold(id, bob, buyer, PRICE, listingId);
+        emit IMemoryMarket.Sold(id, bob, buyer, PRICE);
         vm.expectEmit(address(market));
         emit IMemoryMarket.RoyaltyPaid(id, id, alice, 0.5 ether, false);
         vm.expectEmit(address(market));
@@ -314,12 +326,12 @@ contract MemoryMarketTest is BaseTest {
     function test_buy_PrimarySalePaysTheCreatorOnce() public {
         uint256 parent = _mintBy(carol);
         uint256 id = _mintBy(alice, _ids(parent)); // alice creates (5%) and sells
-        uint256 listingId = _list(alice, id, PRICE);
+        _list(alice, id, PRICE);
         address accountP = nft.accountOf(parent);
         address buyer = address(0xB11);
 
         vm.expectEmit(address(market));
-        emit IMemoryMarket.Sold(id, alice, buyer, PRICE, listingId);
+        emit IMemoryMarket.Sold(id, alice, buyer, PRICE);
         vm.expectEmit(address(market));
         emit IMemoryMarket.RoyaltyPaid(id, id, alice, 0.5 ether, false);
         vm.expectEmit(address(market));

@@ -49,9 +49,10 @@ contract MemoryAccount is
         payable
         returns (bytes memory result)
     {
-        if (msg.sender != owner()) revert NotAuthorized(msg.sender);
+        (uint256 chainId, address tokenContract, uint256 tokenId) = token();
+        if (msg.sender != _ownerOf(chainId, tokenContract, tokenId)) revert NotAuthorized(msg.sender);
         if (operation != 0) revert OperationNotSupported(operation);
-        if (isLocked()) revert AccountLocked();
+        if (_isLocked(chainId, tokenContract, tokenId)) revert AccountLocked();
         uint256 newState = ++_state;
         bool success;
         (success, result) = to.call{value: value}(data);
@@ -91,9 +92,7 @@ contract MemoryAccount is
     ///      caller is left with 1/64 of under ~15k gas: too little for any call that moves an asset.
     function isLocked() public view returns (bool) {
         (uint256 chainId, address tokenContract, uint256 tokenId) = token();
-        if (chainId != block.chainid || tokenContract.code.length == 0) return false;
-        (bool ok, bytes memory ret) = tokenContract.staticcall(abi.encodeCall(IMemoryNFT.accountLocked, (tokenId)));
-        return ok && ret.length >= 0x20 && abi.decode(ret, (bool));
+        return _isLocked(chainId, tokenContract, tokenId);
     }
 
     /// @inheritdoc IERC6551Account
@@ -150,6 +149,12 @@ contract MemoryAccount is
         return owner();
     }
 
+    /// @dev Solady accepts a raw, un-nested signature from its MulticallerWithSigner; here a plain
+    ///      signature of the holder is never the account's.
+    function _erc1271CallerIsSafe() internal pure override returns (bool) {
+        return false;
+    }
+
     /// @dev Solady accepts a raw, un-nested signature in `eth_call`s with gas price 0 (off-chain checks);
     ///      that would make one signature valid for every account of the holder again, so it is off.
     function _erc1271IsValidSignatureViaRPC(bytes32, bytes calldata) internal pure override returns (bool) {
@@ -174,6 +179,12 @@ contract MemoryAccount is
             (chainId, tokenContract, tokenId) = abi.decode(ret, (uint256, address, uint256));
         }
         revert OwnershipChainTooDeep(MAX_OWNERSHIP_DEPTH);
+    }
+
+    function _isLocked(uint256 chainId, address tokenContract, uint256 tokenId) private view returns (bool) {
+        if (chainId != block.chainid || tokenContract.code.length == 0) return false;
+        (bool ok, bytes memory ret) = tokenContract.staticcall(abi.encodeCall(IMemoryNFT.accountLocked, (tokenId)));
+        return ok && ret.length >= 0x20 && abi.decode(ret, (bool));
     }
 
     function _ownerOf(uint256 chainId, address tokenContract, uint256 tokenId) private view returns (address) {

@@ -16,6 +16,7 @@ interface IMemoryMarket {
     struct ListingView {
         /// Unique id of this listing (a new one for every `list`).
         uint256 listingId;
+        /// The token's holder while the token has not moved since the listing; zero once it has.
         address seller;
         uint256 price;
         /// Last Unix time at which the listing can be bought.
@@ -40,13 +41,12 @@ interface IMemoryMarket {
         uint256 accountState
     );
 
-    /// @notice Listing `listingId` of `tokenId` was cancelled (by its seller or the token's holder).
-    event ListingCancelled(uint256 indexed tokenId, uint256 indexed listingId, address indexed seller);
+    /// @notice Listing `listingId` of `tokenId` was cancelled by the token's holder `holder` (its seller,
+    ///         or whoever holds the token after it moved).
+    event ListingCancelled(uint256 indexed tokenId, uint256 indexed listingId, address indexed holder);
 
-    /// @notice Listing `listingId` of `tokenId` was bought.
-    event Sold(
-        uint256 indexed tokenId, address indexed seller, address indexed buyer, uint256 price, uint256 listingId
-    );
+    /// @notice The listing of `tokenId` was bought (the token's newest `Listed` names its id).
+    event Sold(uint256 indexed tokenId, address indexed seller, address indexed buyer, uint256 price);
 
     /// @notice Part of a sale's price went to a royalty beneficiary. `beneficiaryTokenId` is the
     ///         sold token itself for the creator's royalty, or an ancestor for an ancestor share

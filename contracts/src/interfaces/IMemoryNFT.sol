@@ -57,6 +57,8 @@ interface IMemoryNFT {
 
     /// @notice What `MemoryNFT.saleInfo` returns: what the market needs at a sale, in one call.
     struct SaleInfo {
+        /// The token's holder (the seller, while the listing's transfer count matches).
+        address owner;
         /// Receiver of the token's own royalty (its creator).
         address creator;
         /// The creator's royalty in basis points.

@@ -204,7 +204,7 @@ pub fn run_buy(args: BuyArgs, out: Output) -> Result<()> {
             Ok(l) => l,
             Err(e) => return Err(chain.explain("listingOf", e).await),
         };
-        if listing.seller.is_zero() {
+        if listing.listingId.is_zero() {
             bail!("token {} is not listed", args.token);
         }
         let listing_id = match args.listing {

@@ -124,7 +124,7 @@ pub async fn chain_view(chain: &Chain, token: U256) -> Result<Value> {
             "expires_at": c.cert.expiresAt,
             "revoked": c.revoked,
         })).collect::<Vec<_>>(),
-        "listing": (!listing.seller.is_zero()).then(|| json!({
+        "listing": (!listing.listingId.is_zero()).then(|| json!({
             "listing_id": listing.listingId.to_string(),
             "seller": listing.seller.to_checksum(None),
             "price": listing.price.to_string(),
