@@ -4,25 +4,57 @@
 //! Reading validates every length before allocating: the header length is bounded by
 //! [`MAX_HEADER_LEN`] and by the file size, every tensor's byte range must match its dtype and
 //! shape, and the ranges must tile the data section exactly (as the safetensors spec requires).
+//! The JSON header is parsed straight into typed structures (no generic JSON tree), with the
+//! rank bounded by [`MAX_RANK`], the tensor count by [`MAX_TENSORS`] and the metadata by
+//! [`MAX_METADATA_ENTRIES`], so reading a header takes memory proportional to what it
+//! describes, never to what an attacker repeats; and a header that says one thing twice (a
+//! tensor name, a metadata key, `__metadata__`, a tensor field) is rejected, because readers
+//! that keep the first and readers that keep the last would see two different artifacts.
 //!
 //! Writing is deterministic: the header is compact JSON with `__metadata__` first and the
 //! tensors sorted by name, padded with spaces to a multiple of 8 bytes, and the data section
 //! holds the tensors in the same order. The same [`Artifact`] always gives the same bytes.
 
 use std::{
+    borrow::Cow,
+    cell::RefCell,
     collections::BTreeMap,
+    fmt,
     fs::File,
     io::{BufWriter, Read, Seek, SeekFrom, Write},
     path::Path,
 };
 
+use alloy::primitives::B256;
 use ndarray::{Array1, Array2};
-use serde::Deserialize;
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor},
+};
 
-use crate::error::{Error, Result};
+use crate::{
+    checksum::ContentHasher,
+    error::{Error, Result},
+};
 
 /// Upper bound on the safetensors JSON header (the same bound as the reference implementation).
 pub const MAX_HEADER_LEN: u64 = 100 * 1024 * 1024;
+
+/// Upper bound on a tensor's rank (number of dimensions). The artifacts have rank 1 or 2 and a
+/// KV-cache at most 6 (`[layers, 2, batch, heads, tokens, head_dim]`); a bound keeps a header
+/// from making the reader store millions of dimensions of size 1.
+pub const MAX_RANK: usize = 8;
+
+/// Upper bound on the number of tensors in one file. A W-Matrix or a test set has 2 and a
+/// KV-cache stored per layer and head at most `128 layers × 128 heads × 2 = 32 768`; the bound
+/// leaves twice that, and keeps the parsed header of a hostile file to a few MB.
+pub const MAX_TENSORS: usize = 65_536;
+
+/// Upper bound on the number of `__metadata__` entries (the conventional keys are about ten).
+pub const MAX_METADATA_ENTRIES: usize = 4_096;
+
+/// The header key of the metadata map.
+const METADATA_KEY: &str = "__metadata__";
 
 /// Upper bound on a `.npy` header.
 pub const MAX_NPY_HEADER_LEN: usize = 1024 * 1024;
@@ -75,7 +107,10 @@ pub enum Dtype {
 }
 
 impl Dtype {
-    const ALL: [Self; 15] = [
+    /// Every dtype this crate reads, in the order of the safetensors specification. The
+    /// sub-byte and exponent-only dtypes of safetensors 0.6 (`F4`, `F6_E2M3`, `F6_E3M2`,
+    /// `F8_E8M0`) are not among them: headers using them are rejected as unknown.
+    pub const ALL: [Self; 15] = [
         Self::Bool,
         Self::U8,
         Self::I8,
@@ -177,9 +212,159 @@ pub struct Header {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTensor {
-    dtype: String,
+    #[serde(deserialize_with = "dtype_by_name")]
+    dtype: Dtype,
+    #[serde(deserialize_with = "bounded_shape")]
     shape: Vec<usize>,
     data_offsets: [u64; 2],
+}
+
+/// A header parsed into typed parts, before the offsets are checked.
+struct RawHeader<'de> {
+    metadata: BTreeMap<String, String>,
+    tensors: Vec<(Cow<'de, str>, RawTensor)>,
+}
+
+/// Parses the header object; `context` names the entry being parsed, for error messages.
+struct HeaderSeed<'c> {
+    context: &'c RefCell<Option<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for HeaderSeed<'_> {
+    type Value = RawHeader<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HeaderSeed<'_> {
+    type Value = RawHeader<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object of tensors and `__metadata__`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut metadata = None;
+        let mut tensors = Vec::new();
+        while let Some(JsonStr(key)) = map.next_key()? {
+            if key == METADATA_KEY {
+                if metadata.is_some() {
+                    return Err(de::Error::custom("duplicate `__metadata__` entry"));
+                }
+                *self.context.borrow_mut() = Some(format!("`{METADATA_KEY}`"));
+                metadata = Some(map.next_value::<Metadata>()?.0);
+            } else {
+                if tensors.len() == MAX_TENSORS {
+                    return Err(de::Error::custom(format!(
+                        "more than {MAX_TENSORS} tensors (the limit)"
+                    )));
+                }
+                *self.context.borrow_mut() = Some(format!("tensor `{key}`"));
+                let tensor: RawTensor = map.next_value()?;
+                tensors.push((key, tensor));
+            }
+            *self.context.borrow_mut() = None;
+        }
+        Ok(RawHeader {
+            metadata: metadata.unwrap_or_default(),
+            tensors,
+        })
+    }
+}
+
+/// A JSON string, borrowed from the header when it holds no escapes.
+struct JsonStr<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for JsonStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = JsonStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(JsonStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(JsonStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(JsonStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The `__metadata__` map of strings, rejecting a key given twice and more than
+/// [`MAX_METADATA_ENTRIES`] entries.
+struct Metadata(BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for Metadata {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Metadata;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of strings to strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(JsonStr(key)) = map.next_key()? {
+                    if out.len() == MAX_METADATA_ENTRIES {
+                        return Err(de::Error::custom(format!(
+                            "more than {MAX_METADATA_ENTRIES} metadata entries (the limit)"
+                        )));
+                    }
+                    let JsonStr(value) = map.next_value()?;
+                    if out.contains_key(key.as_ref()) {
+                        return Err(de::Error::custom(format!("duplicate metadata key `{key}`")));
+                    }
+                    out.insert(key.into_owned(), value.into_owned());
+                }
+                Ok(Metadata(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn dtype_by_name<'de, D: Deserializer<'de>>(d: D) -> Result<Dtype, D::Error> {
+    let JsonStr(name) = JsonStr::deserialize(d)?;
+    Dtype::from_name(&name).ok_or_else(|| {
+        let known: Vec<&str> = Dtype::ALL.iter().map(|d| d.name()).collect();
+        de::Error::custom(format!(
+            "unknown dtype `{name}` (known: {})",
+            known.join(", ")
+        ))
+    })
+}
+
+/// A shape of at most [`MAX_RANK`] dimensions; stops reading at the first one too many.
+fn bounded_shape<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<usize>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Vec<usize>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "an array of at most {MAX_RANK} dimensions")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut shape = Vec::new();
+            while let Some(dim) = seq.next_element::<usize>()? {
+                if shape.len() == MAX_RANK {
+                    return Err(de::Error::custom(format!(
+                        "shape has a rank greater than {MAX_RANK} (the limit)"
+                    )));
+                }
+                shape.push(dim);
+            }
+            Ok(shape)
+        }
+    }
+    d.deserialize_seq(V)
 }
 
 impl Header {
@@ -221,6 +406,9 @@ impl Header {
     }
 
     /// Validates a JSON header taken from a file of `file_len` bytes.
+    ///
+    /// The JSON is parsed into typed structures in one pass over the text (names borrowed
+    /// from it where they need no unescaping); see the module docs for the bounds.
     pub fn parse(json: &[u8], file_len: u64) -> Result<Self> {
         let header_len = json.len() as u64;
         let data_start = 8 + header_len;
@@ -229,24 +417,22 @@ impl Header {
             .ok_or_else(|| Error::Truncated("header runs past the end of the file".into()))?;
         let text = std::str::from_utf8(json)
             .map_err(|_| Error::MalformedHeader("header is not UTF-8".into()))?;
-        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text.trim_end())
-            .map_err(|e| Error::MalformedHeader(format!("header is not a JSON object: {e}")))?;
-        let mut metadata = BTreeMap::new();
-        let mut tensors = Vec::with_capacity(map.len());
-        for (name, value) in map {
-            if name == "__metadata__" {
-                metadata = serde_json::from_value(value).map_err(|e| {
-                    Error::MalformedHeader(format!("__metadata__ must map strings to strings: {e}"))
-                })?;
-                continue;
-            }
-            let raw: RawTensor = serde_json::from_value(value)
-                .map_err(|e| Error::MalformedHeader(format!("tensor `{name}`: {e}")))?;
-            let dtype = Dtype::from_name(&raw.dtype).ok_or_else(|| {
-                Error::MalformedHeader(format!("tensor `{name}`: unknown dtype `{}`", raw.dtype))
+        let context = RefCell::new(None);
+        let mut de = serde_json::Deserializer::from_str(text);
+        let raw = HeaderSeed { context: &context }
+            .deserialize(&mut de)
+            .and_then(|raw| de.end().map(|()| raw))
+            .map_err(|e| {
+                Error::MalformedHeader(match context.take() {
+                    Some(entry) => format!("{entry}: {e}"),
+                    None => e.to_string(),
+                })
             })?;
-            let [begin, end] = raw.data_offsets;
-            let expected = numel(&raw.shape)
+        let mut tensors = Vec::with_capacity(raw.tensors.len());
+        for (name, t) in raw.tensors {
+            let dtype = t.dtype;
+            let [begin, end] = t.data_offsets;
+            let expected = numel(&t.shape)
                 .and_then(|n| n.checked_mul(dtype.size()))
                 .ok_or_else(|| {
                     Error::MalformedHeader(format!("tensor `{name}`: shape overflows"))
@@ -255,16 +441,25 @@ impl Header {
                 return Err(Error::MalformedHeader(format!(
                     "tensor `{name}`: data_offsets [{begin}, {end}] do not hold {expected} bytes \
                      of {dtype} {:?}",
-                    raw.shape
+                    t.shape
                 )));
             }
             tensors.push(TensorInfo {
-                name,
+                name: name.into_owned(),
                 dtype,
-                shape: raw.shape,
+                shape: t.shape,
                 offset: begin,
                 len: end - begin,
             });
+        }
+        // One name, one tensor: a reader keeping the first of two and one keeping the last
+        // would disagree on the content (and the checksum).
+        tensors.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(pair) = tensors.windows(2).find(|p| p[0].name == p[1].name) {
+            return Err(Error::MalformedHeader(format!(
+                "duplicate tensor `{}`",
+                pair[0].name
+            )));
         }
         // The byte ranges must tile the data section exactly.
         tensors.sort_by_key(|t| (t.offset, t.len));
@@ -294,7 +489,7 @@ impl Header {
         }
         tensors.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Self {
-            metadata,
+            metadata: raw.metadata,
             tensors,
             header_len,
             file_len,
@@ -509,7 +704,41 @@ impl Artifact {
     /// Reads and validates a safetensors file.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let (header, mut file) = Header::open(path)?;
+        let (header, file) = Header::open(path)?;
+        Self::read_data(header, file, path, None)
+    }
+
+    /// Reads and validates a safetensors file and computes its content checksum from the
+    /// same bytes, in one read of the file: what is hashed is exactly what is returned (a
+    /// file replaced between a "checksum" read and a "load" read could otherwise pair one
+    /// file's checksum with another's content). Equal to
+    /// [`content_checksum`](crate::checksum::content_checksum) of the returned artifact.
+    ///
+    /// ```
+    /// use memory_protocol::{artifact::{Artifact, Tensor}, checksum::content_checksum};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("w.safetensors");
+    /// Artifact::new().with_tensor("weight", Tensor::from_f32(vec![1, 2], &[1.0, 2.0])?).write(&path)?;
+    /// let (artifact, checksum) = Artifact::open_with_checksum(&path)?;
+    /// assert_eq!(checksum, content_checksum(&artifact));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_with_checksum(path: impl AsRef<Path>) -> Result<(Self, B256)> {
+        let path = path.as_ref();
+        let (header, file) = Header::open(path)?;
+        let mut hasher = ContentHasher::new(header.metadata.iter(), header.tensors.len());
+        let artifact = Self::read_data(header, file, path, Some(&mut hasher))?;
+        Ok((artifact, hasher.finish()))
+    }
+
+    /// Reads the tensors' bytes (in name order, the order of the content encoding), feeding
+    /// each chunk to `hasher` right after it is read.
+    fn read_data(
+        header: Header,
+        mut file: File,
+        path: &Path,
+        mut hasher: Option<&mut ContentHasher>,
+    ) -> Result<Self> {
         let mut tensors = BTreeMap::new();
         for info in header.tensors {
             // `len` was checked against the file size, so this allocation is bounded.
@@ -518,12 +747,20 @@ impl Artifact {
             let mut data = vec![0u8; len];
             file.seek(SeekFrom::Start(info.offset))
                 .map_err(|e| Error::io(path, e))?;
-            file.read_exact(&mut data).map_err(|e| match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => {
-                    Error::Truncated(format!("{}: file changed while reading", path.display()))
+            if let Some(h) = hasher.as_deref_mut() {
+                h.tensor(&info.name, info.dtype, &info.shape, info.len);
+            }
+            for chunk in data.chunks_mut(crate::checksum::CHUNK) {
+                file.read_exact(chunk).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof => {
+                        Error::Truncated(format!("{}: file changed while reading", path.display()))
+                    }
+                    _ => Error::io(path, e),
+                })?;
+                if let Some(h) = hasher.as_deref_mut() {
+                    h.update(chunk);
                 }
-                _ => Error::io(path, e),
-            })?;
+            }
             tensors.insert(
                 info.name,
                 Tensor {
@@ -797,7 +1034,7 @@ pub fn npy_bytes_f64(array: &Array2<f64>) -> Vec<u8> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 mod tests {
     use super::*;
 

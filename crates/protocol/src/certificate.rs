@@ -14,7 +14,6 @@ use alloy::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    checksum::content_checksum_file,
     error::{Error, Result},
     metrics::{Metrics, MetricsPpm, Tier, evaluate},
     wmatrix::{TestSet, WMatrix},
@@ -509,9 +508,10 @@ pub struct Recomputed {
 impl Recomputed {
     /// Recomputes checksums and metrics from a W-Matrix file and a test-set file.
     pub fn from_files(matrix: impl AsRef<Path>, test: impl AsRef<Path>) -> Result<Self> {
-        let checksum = content_checksum_file(&matrix)?;
-        let test_set_checksum = content_checksum_file(&test)?;
-        let metrics = evaluate(&WMatrix::load(matrix)?, &TestSet::load(test)?)?;
+        // One read per file: the checksum is of exactly the bytes that are evaluated.
+        let (matrix, checksum) = WMatrix::load_with_checksum(matrix)?;
+        let (test, test_set_checksum) = TestSet::load_with_checksum(test)?;
+        let metrics = evaluate(&matrix, &test)?;
         Ok(Self {
             checksum,
             test_set_checksum,

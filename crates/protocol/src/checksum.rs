@@ -18,6 +18,10 @@
 //! a second thread, so the copy out of the page cache overlaps the hashing and one SHA-256
 //! stream runs at the speed of the hash; both checksums together ([`checksum_file`]) run one
 //! stream per thread.
+//!
+//! Verifying a file means hashing *and* evaluating the same bytes: use
+//! [`Artifact::open_with_checksum`] (or `WMatrix`/`TestSet::load_with_checksum`), which hashes
+//! while it loads, rather than a checksum function followed by a second read of the file.
 
 use std::{
     fs::File,
@@ -30,14 +34,15 @@ use alloy::primitives::B256;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    artifact::{Artifact, Header},
+    artifact::{Artifact, Dtype, Header},
     error::{Error, Result},
 };
 
 /// Domain tag that starts every content encoding.
 pub const CONTENT_DOMAIN: &str = "memory-protocol/content/v1";
 
-const CHUNK: usize = 1 << 17;
+/// Read size of the streamed checksums and of loading (128 KiB).
+pub(crate) const CHUNK: usize = 1 << 17;
 /// Chunks in flight between the reader thread and the hasher.
 const IN_FLIGHT: usize = 4;
 
@@ -59,29 +64,50 @@ fn put_str(h: &mut Sha256, s: &str) {
     h.update(s.as_bytes());
 }
 
-/// Hashes everything that precedes a tensor's data in the canonical encoding.
-fn put_tensor_prefix(h: &mut Sha256, name: &str, dtype: &str, shape: &[usize], len: u64) {
-    put_str(h, name);
-    put_str(h, dtype);
-    h.update((shape.len() as u64).to_le_bytes());
-    for &d in shape {
-        h.update((d as u64).to_le_bytes());
-    }
-    h.update(len.to_le_bytes());
-}
+/// The canonical content encoding (see the module docs) fed to SHA-256 piece by piece: the
+/// metadata and tensor count at creation, then for each tensor in name order its prefix
+/// ([`ContentHasher::tensor`]) and its data bytes ([`ContentHasher::update`], in any number of
+/// chunks). The one implementation behind every content checksum of the crate.
+pub(crate) struct ContentHasher(Sha256);
 
-fn start<'a>(
-    h: &mut Sha256,
-    metadata: impl ExactSizeIterator<Item = (&'a String, &'a String)>,
-    tensors: usize,
-) {
-    put_str(h, CONTENT_DOMAIN);
-    h.update((metadata.len() as u64).to_le_bytes());
-    for (k, v) in metadata {
-        put_str(h, k);
-        put_str(h, v);
+impl ContentHasher {
+    /// Starts the encoding: domain tag, the metadata in key order, the tensor count.
+    pub(crate) fn new<'a>(
+        metadata: impl ExactSizeIterator<Item = (&'a String, &'a String)>,
+        tensors: usize,
+    ) -> Self {
+        let mut h = Sha256::new();
+        put_str(&mut h, CONTENT_DOMAIN);
+        h.update((metadata.len() as u64).to_le_bytes());
+        for (k, v) in metadata {
+            put_str(&mut h, k);
+            put_str(&mut h, v);
+        }
+        h.update((tensors as u64).to_le_bytes());
+        Self(h)
     }
-    h.update((tensors as u64).to_le_bytes());
+
+    /// Everything that precedes a tensor's data: name, dtype, rank, dimensions, byte count.
+    pub(crate) fn tensor(&mut self, name: &str, dtype: Dtype, shape: &[usize], len: u64) {
+        let h = &mut self.0;
+        put_str(h, name);
+        put_str(h, dtype.name());
+        h.update((shape.len() as u64).to_le_bytes());
+        for &d in shape {
+            h.update((d as u64).to_le_bytes());
+        }
+        h.update(len.to_le_bytes());
+    }
+
+    /// Data bytes of the current tensor.
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The checksum.
+    pub(crate) fn finish(self) -> B256 {
+        finish(self.0)
+    }
 }
 
 fn finish(h: Sha256) -> B256 {
@@ -91,19 +117,29 @@ fn finish(h: Sha256) -> B256 {
 /// The content checksum of an in-memory artifact (equal to [`checksum_file`]'s `content` for
 /// any file holding the same tensors and metadata).
 pub fn content_checksum(artifact: &Artifact) -> B256 {
-    let mut h = Sha256::new();
-    start(&mut h, artifact.metadata.iter(), artifact.tensors.len());
+    let mut h = ContentHasher::new(artifact.metadata.iter(), artifact.tensors.len());
     for (name, t) in &artifact.tensors {
-        put_tensor_prefix(
-            &mut h,
-            name,
-            t.dtype().name(),
-            t.shape(),
-            t.data().len() as u64,
-        );
+        h.tensor(name, t.dtype(), t.shape(), t.data().len() as u64);
         h.update(t.data());
     }
-    finish(h)
+    h.finish()
+}
+
+/// What [`copy_into`] feeds: a plain SHA-256 or the content encoding.
+trait Digestible {
+    fn feed(&mut self, bytes: &[u8]);
+}
+
+impl Digestible for Sha256 {
+    fn feed(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
+impl Digestible for ContentHasher {
+    fn feed(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
 }
 
 /// SHA-256 of a byte slice.
@@ -113,7 +149,7 @@ pub fn sha256(bytes: &[u8]) -> B256 {
 
 /// Streams `len` bytes of `file` into `h`, reporting progress.
 fn copy_into(
-    h: &mut Sha256,
+    h: &mut impl Digestible,
     file: &mut File,
     mut len: u64,
     buf: &mut [u8],
@@ -131,7 +167,7 @@ fn copy_into(
                 path.display()
             )));
         }
-        h.update(&buf[..n]);
+        h.feed(&buf[..n]);
         len -= n as u64;
         progress(n as u64);
     }
@@ -152,6 +188,15 @@ pub fn content_checksum_file_with_progress(
     let path = path.as_ref();
     let (header, file) = Header::open(path)?;
     content_pipelined(&header, file, path, progress)
+}
+
+/// The header and the content checksum of a safetensors file, from one streamed read (for
+/// a verifier that needs the metadata too, without loading the tensors).
+pub fn content_checksum_file_with_header(path: impl AsRef<Path>) -> Result<(Header, B256)> {
+    let path = path.as_ref();
+    let (header, file) = Header::open(path)?;
+    let checksum = content_pipelined(&header, file, path, &|_| {})?;
+    Ok((header, checksum))
 }
 
 /// Reads the tensors' bytes in file order on this thread into recycled buffers from `free`,
@@ -220,10 +265,9 @@ fn hash_stream(
     free: SyncSender<Vec<u8>>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<B256> {
-    let mut h = Sha256::new();
-    start(&mut h, header.metadata.iter(), header.tensors.len());
+    let mut h = ContentHasher::new(header.metadata.iter(), header.tensors.len());
     for t in &header.tensors {
-        put_tensor_prefix(&mut h, &t.name, t.dtype.name(), &t.shape, t.len);
+        h.tensor(&t.name, t.dtype, &t.shape, t.len);
         let mut len = t.len;
         while len > 0 {
             let (buf, n) = full
@@ -236,7 +280,7 @@ fn hash_stream(
             let _ = free.send(buf);
         }
     }
-    Ok(finish(h))
+    Ok(h.finish())
 }
 
 /// The content checksum on this thread alone (used beside the file hash in [`checksum_file`]).
@@ -246,16 +290,15 @@ fn content_of(
     path: &Path,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<B256> {
-    let mut h = Sha256::new();
-    start(&mut h, header.metadata.iter(), header.tensors.len());
+    let mut h = ContentHasher::new(header.metadata.iter(), header.tensors.len());
     let mut buf = vec![0u8; CHUNK];
     for t in &header.tensors {
-        put_tensor_prefix(&mut h, &t.name, t.dtype.name(), &t.shape, t.len);
+        h.tensor(&t.name, t.dtype, &t.shape, t.len);
         file.seek(SeekFrom::Start(t.offset))
             .map_err(|e| Error::io(path, e))?;
         copy_into(&mut h, file, t.len, &mut buf, path, progress)?;
     }
-    Ok(finish(h))
+    Ok(h.finish())
 }
 
 /// Plain SHA-256 of any file, streamed.
@@ -325,7 +368,7 @@ pub fn checksum_file_with_progress(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 mod tests {
     use super::*;
     use crate::artifact::Tensor;

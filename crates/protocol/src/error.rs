@@ -8,11 +8,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong while reading artifacts, computing metrics, fitting or
 /// handling certificates. Bad input always maps to one of these variants; the crate never
 /// panics on input.
+///
+/// A variant that wraps another error names it as its `source` and does not repeat its text
+/// in its own message, so a chain printer (`anyhow`'s `{:#}`) shows each cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An I/O error on a named file.
-    #[error("{path}: {source}")]
+    /// An I/O error on a named file (the message is the path; the cause is the source).
+    #[error("{}", path.display())]
     Io {
         /// The file being read or written.
         path: PathBuf,
@@ -51,6 +54,26 @@ pub enum Error {
     /// A tensor has the wrong rank or dimensions.
     #[error("shape mismatch: {0}")]
     ShapeMismatch(String),
+    /// A tensor holds a finite value beyond [`crate::wmatrix::MAX_ABS_VALUE`] where the
+    /// metrics or fits need bounded inputs (so that no sum of squares can overflow).
+    #[error(
+        "tensor `{tensor}` holds {value:e} at flat index {index}; values must satisfy \
+         |v| ≤ {max:e}"
+    )]
+    OutOfRange {
+        /// Tensor name.
+        tensor: String,
+        /// Flat (row-major) index of the first offending element.
+        index: usize,
+        /// The offending value.
+        value: f64,
+        /// The bound.
+        max: f64,
+    },
+    /// An intermediate of the metrics is not finite (the inputs are bounded, but the
+    /// predictions can still be too large relative to the targets).
+    #[error("numeric overflow: {0}")]
+    Overflow(String),
     /// A tensor holds NaN or an infinity.
     #[error("tensor `{tensor}` holds a non-finite value at flat index {index}")]
     NonFinite {
@@ -62,14 +85,18 @@ pub enum Error {
     /// The test set has no rows.
     #[error("empty test set: `x` and `y` have no rows")]
     EmptyTestSet,
-    /// Every target row is identical, so the centred error (epsilon) is undefined.
-    #[error("zero-variance target: every row of `y` is the same, epsilon is undefined")]
+    /// The target rows are equal to within rounding (the centred sum of squares is at most
+    /// `n·ε·Σy²`, see `docs/certificates.md`), so the centred error (epsilon) is undefined.
+    #[error(
+        "test set has (numerically) zero variance: the rows of `y` are equal to within \
+         rounding, so epsilon is undefined"
+    )]
     ZeroVariance,
     /// A fit could not be solved (singular system, failed SVD, bad hyper-parameter).
     #[error("fit failed: {0}")]
     Fit(String),
-    /// A version string is not valid semver.
-    #[error("invalid version `{version}`: {source}")]
+    /// A version string is not valid semver (the cause is the source).
+    #[error("invalid version `{version}`")]
     Version {
         /// The offending string.
         version: String,

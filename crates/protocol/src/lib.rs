@@ -12,7 +12,10 @@
 //! - [`version`]: semver compatibility of artifacts.
 //!
 //! Every figure is recomputable by any verifier to the same integer; see
-//! `docs/certificates.md` for the formats and formulas.
+//! `docs/certificates.md` for the formats and formulas. A verifier reads each file once
+//! ([`WMatrix::load_with_checksum`], [`TestSet::load_with_checksum`],
+//! [`Artifact::open_with_checksum`]), so the checksum it compares is that of the bytes it
+//! evaluates.
 //!
 //! ```
 //! use memory_protocol::{evaluate, fit_ridge, FitOptions, TestSet, Tier};

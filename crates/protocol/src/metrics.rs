@@ -13,6 +13,12 @@
 //! module computes exactly that sum for each element (the vector lanes run over different
 //! output elements, never over `k`), so a plain triple loop gives bit-identical results.
 //! The remaining sums are sequential too; see [`evaluate`].
+//!
+//! Inputs are bounded ([`MAX_ABS_VALUE`](crate::wmatrix::MAX_ABS_VALUE)), the targets and
+//! predictions are rescaled by an exact power of two before the sums (so tiny data does not
+//! underflow, and the figures do not depend on the data's scale), a target whose spread is
+//! within rounding of its magnitude is rejected as zero variance, and every intermediate is
+//! checked to be finite: no input can turn an overflow into a good grade.
 
 use std::borrow::Cow;
 
@@ -20,7 +26,9 @@ use ndarray::Array2;
 
 use crate::{
     error::{Error, Result},
-    wmatrix::{TestSet, WMatrix},
+    wmatrix::{
+        MAX_ABS_BITS, TestSet, WMatrix, check_values, first_bad_value, magnitude_bits, names,
+    },
 };
 
 /// Metric values as computed in f64.
@@ -171,6 +179,11 @@ fn row_major(a: &Array2<f64>) -> Cow<'_, [f64]> {
 }
 
 /// `Ŷ = X·Wᵀ (+ b)`, computed in the certified order (see the module docs) on one thread.
+///
+/// `x`, `weight` and `bias` must be finite and within
+/// [`MAX_ABS_VALUE`](crate::wmatrix::MAX_ABS_VALUE) ([`Error::OutOfRange`],
+/// [`Error::NonFinite`]); the product kernel checks `x` and `weight` as it packs them, so the
+/// check costs no pass of its own.
 pub fn predict(matrix: &WMatrix, x: &Array2<f64>) -> Result<Array2<f64>> {
     if x.ncols() != matrix.d_in() {
         return Err(Error::ShapeMismatch(format!(
@@ -182,8 +195,15 @@ pub fn predict(matrix: &WMatrix, x: &Array2<f64>) -> Result<Array2<f64>> {
     let (n, d_in, d_out) = (x.nrows(), matrix.d_in(), matrix.d_out());
     let xs = row_major(x);
     let ws = row_major(&matrix.weight);
+    if let Some(b) = &matrix.bias {
+        check_values(names::BIAS, b.view())?;
+    }
     let mut out = vec![0.0f64; n * d_out];
-    gemm_nt(&xs, &ws, &mut out, n, d_in, d_out);
+    if gemm_nt(&xs, &ws, &mut out, n, d_in, d_out) {
+        // some value is out of range: name it
+        check_values(names::WEIGHT, matrix.weight.view())?;
+        return Err(first_bad_value(names::X, x.view()));
+    }
     if let Some(b) = &matrix.bias {
         for row in out.chunks_exact_mut(d_out) {
             for (o, bj) in row.iter_mut().zip(b) {
@@ -194,30 +214,60 @@ pub fn predict(matrix: &WMatrix, x: &Array2<f64>) -> Result<Array2<f64>> {
     let out = Array2::from_shape_vec((n, d_out), out)
         .map_err(|e| Error::ShapeMismatch(format!("prediction: {e}")))?;
     if let Some(index) = out.iter().position(|v| !v.is_finite()) {
-        return Err(Error::NonFinite {
-            tensor: "prediction x·weightᵀ + bias (overflow)".into(),
-            index,
-        });
+        return Err(Error::Overflow(format!(
+            "the prediction x·weightᵀ + bias is not finite at flat index {index}"
+        )));
     }
     Ok(out)
 }
 
+/// The exact power-of-two rescaling of [`evaluate`]: `(2^-e, 2^e)` where `e` is the binary
+/// exponent of `max |y|` (its IEEE-754 exponent field minus 1023, taken as −1022 when `max |y|`
+/// is 0 or subnormal), so that the rescaled targets have `max |y'|` in [1, 2). `None` when a
+/// value is NaN or beyond [`MAX_ABS_VALUE`](crate::wmatrix::MAX_ABS_VALUE).
+fn power_of_two_scale(ys: &[f64]) -> Option<(f64, f64)> {
+    // the largest |y| by its bits (for non-negative floats the bit order is the numeric
+    // order, with infinities and NaNs above every finite value): an integer maximum, which
+    // vectorises
+    let max_bits = ys.iter().fold(0u64, |m, v| m.max(magnitude_bits(*v)));
+    if max_bits > MAX_ABS_BITS {
+        return None;
+    }
+    let biased = ((max_bits >> 52) & 0x7ff) as i64;
+    // 1..=2045 keeps both powers normal; inputs within MAX_ABS_VALUE have biased <= 1122
+    let biased = biased.clamp(1, 2045);
+    let e = biased - 1023;
+    let pow2 = |k: i64| f64::from_bits(((1023 + k) as u64) << 52);
+    Some((pow2(-e), pow2(e)))
+}
+
 /// Evaluates `matrix` on `test` and returns the f64 metrics.
 ///
-/// With `Ŷ` from [`predict`], `r = Ŷ − Y`, `μ_j = (Σ_i y[i,j]) / n`, and every sum below
+/// With `Ŷ` from [`predict`], the targets and predictions rescaled exactly by a power of two,
+/// `y' = s·y`, `ŷ' = s·ŷ` with `s = 2^-e` and `e` the binary exponent of `max |y|` (so that
+/// `max |y'|` is in [1, 2)), `r = ŷ' − y'`, `μ_j = (Σ_i y'[i,j]) / n`, and every sum below
 /// running over `i` (rows) outer and `j` (columns) inner, in increasing order, one f64
 /// accumulator each:
 ///
 /// ```text
-/// res_i  = Σ_j r[i,j]²            ss_res = Σ_i res_i
-/// ss_tot = Σ_i Σ_j (y[i,j] − μ_j)² ss_y   = Σ_i Σ_j y[i,j]²
+/// res_i  = Σ_j r[i,j]²             ss_res = Σ_i res_i
+/// ss_tot = Σ_i Σ_j (y'[i,j] − μ_j)² ss_y   = Σ_i Σ_j y'[i,j]²
 /// epsilon   = sqrt(ss_res / ss_tot)
 /// rel_error = sqrt(ss_res / ss_y)
 /// cosine    = (Σ_i c_i) / n,  c_i = dot_i / (sqrt(ŷŷ_i)·sqrt(yy_i)) clamped to [−1, 1], 0 if a norm is 0
-/// euclidean = (Σ_i sqrt(res_i)) / n
+/// euclidean = ((Σ_i sqrt(res_i)) / n) · 2^e
 /// ```
 ///
-/// Errors: dimension mismatch, [`Error::ZeroVariance`] when every row of `y` is equal.
+/// Multiplying by a power of two is exact, so for data whose values and products stay in
+/// f64's normal range this is bit for bit the unscaled formula; the rescaling only matters
+/// where the unscaled squares would underflow (tiny data) and makes epsilon independent of
+/// the data's scale.
+///
+/// Errors: the inputs' own checks ([`WMatrix::validate`], [`TestSet::validate`]: finite, at
+/// most [`MAX_ABS_VALUE`](crate::wmatrix::MAX_ABS_VALUE)), dimension mismatch,
+/// [`Error::ZeroVariance`] when `ss_tot ≤ (n·2⁻⁵²)·ss_y` (the rows of `y` are equal to within
+/// rounding), and [`Error::Overflow`] when any intermediate (a row's sums, the totals, the
+/// ratios) is not finite.
 ///
 /// ```
 /// use memory_protocol::{evaluate, metrics::Tier, TestSet, WMatrix};
@@ -231,16 +281,24 @@ pub fn predict(matrix: &WMatrix, x: &Array2<f64>) -> Result<Array2<f64>> {
 /// # Ok::<(), memory_protocol::Error>(())
 /// ```
 pub fn evaluate(matrix: &WMatrix, test: &TestSet) -> Result<Metrics> {
+    // The values are checked where they are read anyway (the fields are public, so a value
+    // built by hand is checked too): `x` and `weight` by the product kernel, `y` by the
+    // search for its largest magnitude.
+    matrix.check_shapes()?;
+    test.check_shapes()?;
     test.check_matrix(matrix)?;
     let y_hat = predict(matrix, &test.x)?;
     let (n, d) = test.y.dim();
     let ys = row_major(&test.y);
     let ps = row_major(&y_hat);
+    let Some((scale, unscale)) = power_of_two_scale(&ys) else {
+        return Err(first_bad_value(names::Y, test.y.view()));
+    };
 
     let mut mean = vec![0.0f64; d];
     for row in ys.chunks_exact(d) {
         for (m, v) in mean.iter_mut().zip(row) {
-            *m += *v;
+            *m += *v * scale;
         }
     }
     let n_f = n as f64;
@@ -249,10 +307,11 @@ pub fn evaluate(matrix: &WMatrix, test: &TestSet) -> Result<Metrics> {
     }
 
     let (mut ss_res, mut ss_tot, mut ss_y, mut cos_sum, mut dist_sum) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut rows_finite = true;
     for (yr, pr) in ys.chunks_exact(d).zip(ps.chunks_exact(d)) {
         let (mut res, mut dot, mut pp, mut yy) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
         for j in 0..d {
-            let (y, p) = (yr[j], pr[j]);
+            let (y, p) = (yr[j] * scale, pr[j] * scale);
             let r = p - y;
             res += r * r;
             dot += p * y;
@@ -262,6 +321,9 @@ pub fn evaluate(matrix: &WMatrix, test: &TestSet) -> Result<Metrics> {
             ss_tot += c * c;
             ss_y += y * y;
         }
+        // once per row, outside the inner loop: an infinite `pp` with a finite `dot` would
+        // otherwise make this row's cosine a silent 0
+        rows_finite &= res.is_finite() && dot.is_finite() && pp.is_finite();
         ss_res += res;
         dist_sum += res.sqrt();
         cos_sum += if pp == 0.0 || yy == 0.0 {
@@ -270,14 +332,22 @@ pub fn evaluate(matrix: &WMatrix, test: &TestSet) -> Result<Metrics> {
             (dot / (pp.sqrt() * yy.sqrt())).clamp(-1.0, 1.0)
         };
     }
-    if ss_tot == 0.0 {
+    // (both sums are finite: the rescaled targets are below 2 in magnitude)
+    if ss_tot <= (n_f * f64::EPSILON) * ss_y {
         return Err(Error::ZeroVariance);
+    }
+    if !rows_finite || !ss_res.is_finite() || !dist_sum.is_finite() || !cos_sum.is_finite() {
+        return Err(Error::Overflow(
+            "the residual sums of squares are not finite: the predictions exceed the targets \
+             by a factor of more than about 1e150"
+                .into(),
+        ));
     }
     let metrics = Metrics {
         epsilon: (ss_res / ss_tot).sqrt(),
         rel_error: (ss_res / ss_y).sqrt(),
         cosine: cos_sum / n_f,
-        euclidean: dist_sum / n_f,
+        euclidean: (dist_sum / n_f) * unscale,
         samples: n,
     };
     if ![
@@ -289,10 +359,9 @@ pub fn evaluate(matrix: &WMatrix, test: &TestSet) -> Result<Metrics> {
     .iter()
     .all(|v| v.is_finite())
     {
-        return Err(Error::NonFinite {
-            tensor: "metrics (overflow)".into(),
-            index: 0,
-        });
+        return Err(Error::Overflow(format!(
+            "the metrics are not finite: {metrics:?}"
+        )));
     }
     Ok(metrics)
 }
@@ -311,7 +380,9 @@ const NR: usize = 8;
 const KC: usize = 256;
 const MC: usize = 96;
 
-fn gemm_nt(a: &[f64], b: &[f64], c: &mut [f64], n: usize, d_in: usize, d_out: usize) {
+/// Computes the product into `c`; returns whether some value of `a` or `b` is NaN or beyond
+/// `MAX_ABS_VALUE` (checked while packing, which reads every value once anyway).
+fn gemm_nt(a: &[f64], b: &[f64], c: &mut [f64], n: usize, d_in: usize, d_out: usize) -> bool {
     // Compiled for the best instruction set the CPU has (AVX2, ...) and dispatched at run
     // time; the arithmetic is the same IEEE operations on every path.
     pulp::Arch::new().dispatch(Gemm {
@@ -321,7 +392,7 @@ fn gemm_nt(a: &[f64], b: &[f64], c: &mut [f64], n: usize, d_in: usize, d_out: us
         n,
         d_in,
         d_out,
-    });
+    })
 }
 
 struct Gemm<'a> {
@@ -334,16 +405,19 @@ struct Gemm<'a> {
 }
 
 impl pulp::WithSimd for Gemm<'_> {
-    type Output = ();
+    type Output = bool;
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        gemm_nt_impl(self.a, self.b, self.c, self.n, self.d_in, self.d_out);
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> bool {
+        gemm_nt_impl(self.a, self.b, self.c, self.n, self.d_in, self.d_out)
     }
 }
 
 #[inline(always)]
-fn gemm_nt_impl(a: &[f64], b: &[f64], c: &mut [f64], n: usize, d_in: usize, d_out: usize) {
+fn gemm_nt_impl(a: &[f64], b: &[f64], c: &mut [f64], n: usize, d_in: usize, d_out: usize) -> bool {
+    // the largest magnitude (as bits) of every packed value: packing reads each value of `a`
+    // and `b` exactly once
+    let mut max_bits = 0u64;
     let panels = d_out.div_ceil(NR);
     // Running sums in a padded, panel-major buffer: panel p, row i holds NR sums at
     // ((p * rows_pad) + i) * NR, so every tile is whole and contiguous.
@@ -362,6 +436,7 @@ fn gemm_nt_impl(a: &[f64], b: &[f64], c: &mut [f64], n: usize, d_in: usize, d_ou
                     let row = &b[j * d_in + k0..j * d_in + k0 + kc];
                     for (k, v) in row.iter().enumerate() {
                         panel[k * NR + jj] = *v;
+                        max_bits = max_bits.max(magnitude_bits(*v));
                     }
                 } else {
                     for k in 0..kc {
@@ -382,6 +457,7 @@ fn gemm_nt_impl(a: &[f64], b: &[f64], c: &mut [f64], n: usize, d_in: usize, d_ou
                         let row = &a[i * d_in + k0..i * d_in + k0 + kc];
                         for (k, v) in row.iter().enumerate() {
                             ap[k * MR + r] = *v;
+                            max_bits = max_bits.max(magnitude_bits(*v));
                         }
                     } else {
                         for k in 0..kc {
@@ -412,6 +488,7 @@ fn gemm_nt_impl(a: &[f64], b: &[f64], c: &mut [f64], n: usize, d_in: usize, d_ou
             c[i * d_out + p * NR..i * d_out + p * NR + cols].copy_from_slice(src);
         }
     }
+    max_bits > MAX_ABS_BITS
 }
 
 /// One MR×NR tile: load the running sums, add `kc` products to each in order, store.
@@ -430,7 +507,7 @@ fn kernel(ap: &[f64], bp: &[f64], tile: &mut [f64; MR * NR]) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 mod tests {
     use super::*;
     use ndarray::{Array1, array};
@@ -501,9 +578,47 @@ mod tests {
             evaluate(&wide, &test),
             Err(Error::ShapeMismatch(_))
         ));
-        let huge = WMatrix::new(array![[f64::MAX]], None).unwrap();
+        assert!(matches!(
+            WMatrix::new(array![[f64::MAX]], None),
+            Err(Error::OutOfRange { .. })
+        ));
+        // built by hand past `new`: evaluate repeats the checks
+        let huge = WMatrix {
+            weight: array![[f64::MAX]],
+            bias: None,
+        };
         let t = TestSet::new(array![[2.0], [3.0]], array![[1.0], [2.0]]).unwrap();
-        assert!(matches!(evaluate(&huge, &t), Err(Error::NonFinite { .. })));
+        assert!(matches!(evaluate(&huge, &t), Err(Error::OutOfRange { .. })));
+        // the kernel's packing finds x and weight values, the scale search y values
+        let id = WMatrix::new(Array2::eye(2), None).unwrap();
+        let by_hand = |x: Array2<f64>, y: Array2<f64>| evaluate(&id, &TestSet { x, y });
+        let ok = array![[1.0, 2.0], [3.0, 4.0], [5.0, 7.0]];
+        let mut bad = ok.clone();
+        bad[[2, 1]] = -2e30;
+        match by_hand(bad.clone(), ok.clone()) {
+            Err(Error::OutOfRange { tensor, index, .. }) => assert_eq!((&*tensor, index), ("x", 5)),
+            other => panic!("{other:?}"),
+        }
+        match by_hand(ok.clone(), bad) {
+            Err(Error::OutOfRange { tensor, index, .. }) => assert_eq!((&*tensor, index), ("y", 5)),
+            other => panic!("{other:?}"),
+        }
+        let mut nan = ok.clone();
+        nan[[1, 0]] = f64::NAN;
+        match by_hand(ok.clone(), nan.clone()) {
+            Err(Error::NonFinite { tensor, index }) => assert_eq!((&*tensor, index), ("y", 2)),
+            other => panic!("{other:?}"),
+        }
+        match by_hand(nan, ok) {
+            Err(Error::NonFinite { tensor, index }) => assert_eq!((&*tensor, index), ("x", 2)),
+            other => panic!("{other:?}"),
+        }
+        let tiny_targets = TestSet::new(array![[1e30], [-1e30]], array![[1e-300], [-1e-300]]);
+        let big = WMatrix::new(array![[1e30]], None).unwrap();
+        assert!(matches!(
+            evaluate(&big, &tiny_targets.unwrap()),
+            Err(Error::Overflow(_))
+        ));
         assert!(matches!(
             TestSet::new(Array2::zeros((0, 2)), Array2::zeros((0, 2))),
             Err(Error::EmptyTestSet)
@@ -512,6 +627,26 @@ mod tests {
             TestSet::new(array![[f64::NAN]], array![[1.0]]),
             Err(Error::NonFinite { .. })
         ));
+    }
+
+    #[test]
+    fn power_of_two_scale_brings_the_largest_target_into_one_two() {
+        for (ys, s, u) in [
+            (vec![1.0], 1.0, 1.0),
+            (vec![-3.0, 0.5], 0.5, 2.0),
+            (vec![1e30], 2f64.powi(-99), 2f64.powi(99)),
+            (vec![0.0], 2f64.powi(1022), 2f64.powi(-1022)),
+            (vec![1e-310], 2f64.powi(1022), 2f64.powi(-1022)),
+        ] {
+            assert_eq!(power_of_two_scale(&ys), Some((s, u)), "{ys:?}");
+        }
+        let ys = [2.4e-181, -1e-200];
+        let (s, _) = power_of_two_scale(&ys).unwrap();
+        let top = ys[0] * s;
+        assert!((1.0..2.0).contains(&top), "{top}");
+        for bad in [1.0000001e30, f64::INFINITY, f64::NAN, -f64::MAX] {
+            assert_eq!(power_of_two_scale(&[1.0, bad]), None, "{bad}");
+        }
     }
 
     #[test]

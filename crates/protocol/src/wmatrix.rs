@@ -1,9 +1,12 @@
 //! The two artifacts the protocol evaluates: a W-Matrix (`weight` [d_out, d_in] and an
-//! optional `bias` [d_out]) and a test set (`x` [n, d_in], `y` [n, d_out]).
+//! optional `bias` `[d_out]`) and a test set (`x` [n, d_in], `y` [n, d_out]).
+//!
+//! Every value of both must be finite and at most [`MAX_ABS_VALUE`] in magnitude.
 
 use std::path::Path;
 
-use ndarray::{Array1, Array2};
+use alloy::primitives::B256;
+use ndarray::{Array1, Array2, ArrayView};
 
 use crate::{
     artifact::{Artifact, Dtype, Tensor, meta},
@@ -14,7 +17,7 @@ use crate::{
 pub mod names {
     /// The W-Matrix weight, [d_out, d_in].
     pub const WEIGHT: &str = "weight";
-    /// The optional W-Matrix bias, [d_out].
+    /// The optional W-Matrix bias, `[d_out]`.
     pub const BIAS: &str = "bias";
     /// Test-set inputs, [n, d_in].
     pub const X: &str = "x";
@@ -27,13 +30,71 @@ pub const KIND_WMATRIX: &str = "w-matrix";
 /// `kind` metadata of a test-set artifact.
 pub const KIND_TEST_SET: &str = "test-set";
 
-fn check_finite<'a>(name: &str, values: impl IntoIterator<Item = &'a f64>) -> Result<()> {
-    match values.into_iter().position(|v| !v.is_finite()) {
-        Some(index) => Err(Error::NonFinite {
+/// The largest magnitude a value of a W-Matrix or a test set may have: `1e30`.
+///
+/// With every `|x|, |w|, |b|, |y| ≤ B` and at most 2⁶² elements in any tensor (a file holds
+/// fewer than 2⁶³ bytes, and the smallest float dtype has 2), a prediction is at most
+/// `d_in·B² + B ≤ 2⁶²·10⁶⁰ + 10³⁰ < 4.7·10⁷⁸`, and every sum of squares of the metrics (and
+/// of a fit's `XᵀX`) at most `2⁶²·(4.7·10⁷⁸ + 10³⁰)² < 10¹⁷⁶`, far below `f64::MAX ≈ 1.8·10³⁰⁸`:
+/// no intermediate can overflow on unscaled inputs. Real embeddings are below 10⁵; 10³⁰ leaves
+/// 25 orders of magnitude and keeps f32 data (up to 3.4·10³⁸) mostly readable.
+pub const MAX_ABS_VALUE: f64 = 1e30;
+
+/// [`MAX_ABS_VALUE`]'s bits: for a non-negative float the bit order is the numeric order, and
+/// infinities and NaNs have larger bits than every finite value, so
+/// `magnitude_bits(v) > MAX_ABS_BITS` is "NaN, infinite or beyond the bound" in one integer
+/// comparison (which the compiler vectorises, unlike a float test with a NaN case).
+pub(crate) const MAX_ABS_BITS: u64 = MAX_ABS_VALUE.to_bits();
+
+/// The bits of `|v|`.
+#[inline(always)]
+pub(crate) fn magnitude_bits(v: f64) -> u64 {
+    v.to_bits() & !(1u64 << 63)
+}
+
+/// Checks that every value is finite ([`Error::NonFinite`]) and at most [`MAX_ABS_VALUE`] in
+/// magnitude ([`Error::OutOfRange`]); reports the first offender in row-major order.
+pub(crate) fn check_values<D: ndarray::Dimension>(
+    name: &str,
+    values: ArrayView<'_, f64, D>,
+) -> Result<()> {
+    // a scan without branches or early exit, which the compiler vectorises; the search for
+    // the offender only when it found something
+    let any_bad = match values.as_slice_memory_order() {
+        Some(s) => s
+            .iter()
+            .fold(false, |acc, v| acc | (magnitude_bits(*v) > MAX_ABS_BITS)),
+        None => values.iter().any(|v| magnitude_bits(*v) > MAX_ABS_BITS),
+    };
+    if any_bad {
+        Err(first_bad_value(name, values))
+    } else {
+        Ok(())
+    }
+}
+
+/// The error for the first value (row-major) that is NaN, infinite or beyond
+/// [`MAX_ABS_VALUE`]; called once a scan with the same test found one.
+pub(crate) fn first_bad_value<D: ndarray::Dimension>(
+    name: &str,
+    values: ArrayView<'_, f64, D>,
+) -> Error {
+    let found = values
+        .iter()
+        .enumerate()
+        .find(|(_, v)| magnitude_bits(**v) > MAX_ABS_BITS);
+    match found {
+        Some((index, v)) if v.is_finite() => Error::OutOfRange {
             tensor: name.to_owned(),
             index,
-        }),
-        None => Ok(()),
+            value: *v,
+            max: MAX_ABS_VALUE,
+        },
+        // NaN or infinite (`None` cannot happen after a scan that found one)
+        other => Error::NonFinite {
+            tensor: name.to_owned(),
+            index: other.map_or(0, |(index, _)| index),
+        },
     }
 }
 
@@ -42,23 +103,40 @@ fn check_finite<'a>(name: &str, values: impl IntoIterator<Item = &'a f64>) -> Re
 pub struct WMatrix {
     /// The weight, [d_out, d_in].
     pub weight: Array2<f64>,
-    /// The optional bias, [d_out].
+    /// The optional bias, `[d_out]`.
     pub bias: Option<Array1<f64>>,
 }
 
 impl WMatrix {
-    /// Checks shapes and finiteness.
+    /// Checks shapes, finiteness and the [`MAX_ABS_VALUE`] bound.
     pub fn new(weight: Array2<f64>, bias: Option<Array1<f64>>) -> Result<Self> {
-        check_finite(names::WEIGHT, &weight)?;
-        if let Some(b) = &bias {
-            if b.len() != weight.nrows() {
-                return Err(Error::ShapeMismatch(format!(
-                    "bias has {} entries but weight has {} rows (d_out)",
-                    b.len(),
-                    weight.nrows()
-                )));
-            }
-            check_finite(names::BIAS, b)?;
+        let matrix = Self { weight, bias };
+        matrix.validate()?;
+        Ok(matrix)
+    }
+
+    /// The checks of [`WMatrix::new`] (the fields are public, so [`crate::evaluate`] repeats
+    /// them rather than trust a value built by hand).
+    pub fn validate(&self) -> Result<()> {
+        check_values(names::WEIGHT, self.weight.view())?;
+        self.check_shapes()?;
+        match &self.bias {
+            Some(b) => check_values(names::BIAS, b.view()),
+            None => Ok(()),
+        }
+    }
+
+    /// The shape checks of [`WMatrix::validate`]: a non-empty weight, a bias of `d_out`.
+    pub(crate) fn check_shapes(&self) -> Result<()> {
+        let weight = &self.weight;
+        if let Some(b) = &self.bias
+            && b.len() != weight.nrows()
+        {
+            return Err(Error::ShapeMismatch(format!(
+                "bias has {} entries but weight has {} rows (d_out)",
+                b.len(),
+                weight.nrows()
+            )));
         }
         if weight.is_empty() {
             return Err(Error::ShapeMismatch(format!(
@@ -66,7 +144,7 @@ impl WMatrix {
                 weight.shape()
             )));
         }
-        Ok(Self { weight, bias })
+        Ok(())
     }
 
     /// Input dimension.
@@ -92,6 +170,13 @@ impl WMatrix {
     /// Opens a W-Matrix safetensors file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         Self::from_artifact(&Artifact::open(path)?)
+    }
+
+    /// Opens a W-Matrix safetensors file and returns it with the content checksum of the
+    /// bytes it was read from, reading the file once (see [`Artifact::open_with_checksum`]).
+    pub fn load_with_checksum(path: impl AsRef<Path>) -> Result<(Self, B256)> {
+        let (artifact, checksum) = Artifact::open_with_checksum(path)?;
+        Ok((Self::from_artifact(&artifact)?, checksum))
     }
 
     /// An F32 artifact with `kind = w-matrix` and the given extra metadata.
@@ -141,8 +226,25 @@ pub struct TestSet {
 }
 
 impl TestSet {
-    /// Checks that both are non-empty, have the same number of rows and are finite.
+    /// Checks that both are non-empty, have the same number of rows, are finite and within
+    /// [`MAX_ABS_VALUE`].
     pub fn new(x: Array2<f64>, y: Array2<f64>) -> Result<Self> {
+        let test = Self { x, y };
+        test.validate()?;
+        Ok(test)
+    }
+
+    /// The checks of [`TestSet::new`] (repeated by [`crate::evaluate`], as the fields are
+    /// public).
+    pub fn validate(&self) -> Result<()> {
+        self.check_shapes()?;
+        check_values(names::X, self.x.view())?;
+        check_values(names::Y, self.y.view())
+    }
+
+    /// The shape checks of [`TestSet::validate`]: rows, equal row counts, columns.
+    pub(crate) fn check_shapes(&self) -> Result<()> {
+        let (x, y) = (&self.x, &self.y);
         if x.nrows() == 0 || y.nrows() == 0 {
             return Err(Error::EmptyTestSet);
         }
@@ -160,9 +262,7 @@ impl TestSet {
                 y.shape()
             )));
         }
-        check_finite(names::X, &x)?;
-        check_finite(names::Y, &y)?;
-        Ok(Self { x, y })
+        Ok(())
     }
 
     /// Number of samples.
@@ -185,6 +285,13 @@ impl TestSet {
     /// Opens a test-set safetensors file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         Self::from_artifact(&Artifact::open(path)?)
+    }
+
+    /// Opens a test-set safetensors file and returns it with the content checksum of the
+    /// bytes it was read from, reading the file once (see [`Artifact::open_with_checksum`]).
+    pub fn load_with_checksum(path: impl AsRef<Path>) -> Result<(Self, B256)> {
+        let (artifact, checksum) = Artifact::open_with_checksum(path)?;
+        Ok((Self::from_artifact(&artifact)?, checksum))
     }
 
     /// An F32 artifact with `kind = test-set` and the given extra metadata.

@@ -8,9 +8,7 @@ use std::{
 
 use alloy::primitives::{Address, B256, U256, keccak256};
 use anyhow::{Context, Result, bail};
-use memory_protocol::{
-    build_certificate, checksum::content_checksum_file, evaluate, sign_certificate,
-};
+use memory_protocol::{build_certificate, evaluate, sign_certificate};
 use serde_json::json;
 
 use crate::{output::Output, wallet::KeyArgs};
@@ -61,12 +59,9 @@ pub fn run(args: Args, out: Output) -> Result<()> {
     // Load the key first: a wrong password should fail before minutes of evaluation.
     let signer = args.key.signer()?;
     let spinner = out.stage("checksumming");
-    let checksum = content_checksum_file(&args.matrix)
-        .with_context(|| format!("cannot checksum the W-Matrix {}", args.matrix.display()))?;
-    let test_checksum = content_checksum_file(&args.test)
-        .with_context(|| format!("cannot checksum the test set {}", args.test.display()))?;
-    let matrix = super::load_matrix(&args.matrix)?;
-    let test = super::load_test_set(&args.test)?;
+    // One read per file: what is certified is exactly what was checksummed.
+    let (matrix, checksum) = super::load_matrix_with_checksum(&args.matrix)?;
+    let (test, test_checksum) = super::load_test_set_with_checksum(&args.test)?;
     spinner.set_message(format!("evaluating on {} samples", test.len()));
     let metrics = evaluate(&matrix, &test).context("cannot evaluate")?;
     spinner.finish_and_clear();

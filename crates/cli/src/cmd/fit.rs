@@ -89,11 +89,12 @@ pub fn run(args: Args, out: Output) -> Result<()> {
         train.x.ncols(),
         train.y.ncols()
     ));
+    // no context: the error already says "fit failed: <why>" (a context of its own would
+    // print "fit failed: fit failed: ...")
     let matrix = match args.method {
         Method::Ridge => fit_ridge(&train, args.lambda, opts),
         Method::Procrustes => fit_procrustes(&train, opts),
-    }
-    .context("fit failed")?;
+    }?;
     let method = match args.method {
         Method::Ridge => "ridge",
         Method::Procrustes => "procrustes",
@@ -140,4 +141,39 @@ pub fn run(args: Args, out: Output) -> Result<()> {
         println!("checksum  {checksum}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+mod tests {
+    use super::*;
+    use memory_protocol::artifact::npy_bytes_f64;
+    use ndarray::array;
+
+    /// What the `error:` line prints: the error and its causes joined with ": " (`{:#}`).
+    #[test]
+    fn fit_failure_prints_fit_failed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (x, y) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
+        std::fs::write(&x, npy_bytes_f64(&array![[1.0], [2.0], [3.0]])).unwrap();
+        std::fs::write(&y, npy_bytes_f64(&array![[2.0], [4.0], [6.5]])).unwrap();
+        let args = Args {
+            train: None,
+            x: Some(x),
+            y: Some(y),
+            method: Method::Ridge,
+            lambda: -1.0,
+            no_intercept: false,
+            dtype: OutDtype::F32,
+            threads: 1,
+            output: dir.path().join("w.safetensors"),
+            meta: vec![],
+        };
+        let text = format!("{:#}", run(args, Output::new(false, false)).unwrap_err());
+        assert_eq!(text.matches("fit failed").count(), 1, "{text}");
+        assert!(
+            text.contains("lambda must be a finite number >= 0"),
+            "{text}"
+        );
+    }
 }

@@ -16,9 +16,7 @@ use alloy::{
 use anyhow::{Context, Result, bail};
 use memory_bindings::{IMemoryNFT, MemoryNFT};
 use memory_protocol::{
-    artifact::{Header, meta},
-    checksum::content_checksum_file,
-    version::parse_version,
+    artifact::meta, checksum::content_checksum_file_with_header, version::parse_version,
 };
 use serde_json::json;
 
@@ -111,10 +109,8 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args, out: Output) -> Result<()> {
     // Everything local first: a bad file fails before any key or network access.
-    let (header, _) = Header::open(&args.artifact)
+    let (header, checksum) = content_checksum_file_with_header(&args.artifact)
         .with_context(|| format!("cannot read the artifact {}", args.artifact.display()))?;
-    let checksum = content_checksum_file(&args.artifact)
-        .with_context(|| format!("cannot checksum the artifact {}", args.artifact.display()))?;
     let m = |key: &str| header.metadata.get(key).cloned();
     let need = |flag: Option<String>, key: &str, name: &str| -> Result<String> {
         flag.or_else(|| m(key)).with_context(|| {

@@ -109,6 +109,18 @@ pub fn load_matrix(path: &Path) -> Result<WMatrix> {
     WMatrix::load(path).with_context(|| format!("cannot load the W-Matrix {}", path.display()))
 }
 
+/// Loads a W-Matrix file and its content checksum in one read.
+pub fn load_matrix_with_checksum(path: &Path) -> Result<(WMatrix, alloy::primitives::B256)> {
+    WMatrix::load_with_checksum(path)
+        .with_context(|| format!("cannot load the W-Matrix {}", path.display()))
+}
+
+/// Loads a test-set file and its content checksum in one read.
+pub fn load_test_set_with_checksum(path: &Path) -> Result<(TestSet, alloy::primitives::B256)> {
+    TestSet::load_with_checksum(path)
+        .with_context(|| format!("cannot load the test set {}", path.display()))
+}
+
 /// Loads a test-set file with a readable context.
 pub fn load_test_set(path: &Path) -> Result<TestSet> {
     TestSet::load(path).with_context(|| format!("cannot load the test set {}", path.display()))

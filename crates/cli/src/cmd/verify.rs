@@ -20,10 +20,11 @@ use alloy::{
 use anyhow::{Context, Result, anyhow, bail};
 use memory_bindings::{IMemoryNFT, MemoryNFT};
 use memory_protocol::{
-    Recomputed,
-    artifact::{Header, meta},
+    Artifact, Recomputed, TestSet, WMatrix,
+    artifact::meta,
     certificate::{compare, domain},
-    checksum::content_checksum_file,
+    checksum::content_checksum_file_with_header,
+    evaluate,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -130,19 +131,33 @@ pub fn expected_table(parents: &[(U256, Vec<(U256, u16)>)]) -> Vec<(U256, u16)> 
 
 /// Runs the command; any mismatch is an error.
 pub fn run(args: Args, out: Output) -> Result<()> {
-    let local = content_checksum_file(&args.matrix)
-        .with_context(|| format!("cannot checksum the artifact {}", args.matrix.display()))?;
-    let (header, _) = Header::open(&args.matrix)
-        .with_context(|| format!("cannot read the artifact {}", args.matrix.display()))?;
-    let recomputed = match &args.test {
+    // Each file is read once, so the checksum compared with the token is that of the very
+    // bytes that are evaluated (a file replaced between two reads cannot split them).
+    let cannot_read = || format!("cannot read the artifact {}", args.matrix.display());
+    let (metadata, local, recomputed) = match &args.test {
         Some(t) => {
             let spinner = out.stage("recomputing the metrics");
-            let r = Recomputed::from_files(&args.matrix, t)
+            let (artifact, local) =
+                Artifact::open_with_checksum(&args.matrix).with_context(cannot_read)?;
+            let matrix = WMatrix::from_artifact(&artifact)
+                .with_context(|| format!("{} is not a W-Matrix", args.matrix.display()))?;
+            let (test, test_set_checksum) = TestSet::load_with_checksum(t)
+                .with_context(|| format!("cannot load the test set {}", t.display()))?;
+            let metrics = evaluate(&matrix, &test)
                 .with_context(|| format!("cannot evaluate on the test set {}", t.display()))?;
             spinner.finish_and_clear();
-            Some(r)
+            let recomputed = Recomputed {
+                checksum: local,
+                test_set_checksum,
+                metrics,
+            };
+            (artifact.metadata, local, Some(recomputed))
         }
-        None => None,
+        None => {
+            let (header, local) =
+                content_checksum_file_with_header(&args.matrix).with_context(cannot_read)?;
+            (header.metadata, local, None)
+        }
     };
     let items = block_on(async {
         let chain = args.chain.connect_read().await?;
@@ -164,7 +179,7 @@ pub fn run(args: Args, out: Output) -> Result<()> {
             (meta::TARGET_MODEL, &info.targetModel),
             (meta::VERSION, &info.version),
         ] {
-            if let Some(v) = header.metadata.get(key)
+            if let Some(v) = metadata.get(key)
                 && v != on_chain
             {
                 meta_diffs.push(format!("{key}: artifact {v:?}, token {on_chain:?}"));
@@ -385,21 +400,19 @@ async fn signer_from_tx(chain: &Chain, c: &Anchored) -> Result<Option<Address>> 
         .map_err(|e| anyhow!("cannot read the anchoring transaction {hash}: {e}"))?
         .with_context(|| format!("the anchoring transaction {hash} is not on the chain"))?;
     let input = tx.input();
-    let signature = if let Ok(call) = MemoryNFT::anchorCertificateCall::abi_decode(input) {
-        call.signature
-    } else if let Ok(call) = MemoryNFT::anchorCertificateByCall::abi_decode(input) {
-        let code = chain
-            .provider
-            .get_code_at(call.certifier)
-            .await
-            .map_err(|e| anyhow!("cannot read the code at {}: {e}", call.certifier))?;
-        if !code.is_empty() {
-            return Ok(None);
-        }
-        call.signature
-    } else {
+    let Ok(call) = MemoryNFT::anchorCertificateCall::abi_decode(input) else {
         return Ok(None);
     };
+    let certifier = call.cert.certifier;
+    let code = chain
+        .provider
+        .get_code_at(certifier)
+        .await
+        .map_err(|e| anyhow!("cannot read the code at {certifier}: {e}"))?;
+    if !code.is_empty() {
+        return Ok(None); // an ERC-1271 certifier: the contract accepted it, nothing to recover
+    }
+    let signature = call.signature;
     let sig = Signature::try_from(signature.as_ref())
         .map_err(|e| anyhow!("the anchored signature is malformed: {e}"))?;
     let signer = sig

@@ -472,7 +472,7 @@ fn chain_commands_reject_bad_input_with_one_line() {
     );
     c.fails(
         &["verify", "1", "--matrix", "absent.safetensors"],
-        "cannot checksum the artifact absent.safetensors",
+        "cannot read the artifact absent.safetensors",
     );
     c.fails(
         &[
@@ -484,7 +484,7 @@ fn chain_commands_reject_bad_input_with_one_line() {
             "w2.safetensors",
             "--no-indexer",
         ],
-        "cannot evaluate on the test set w2.safetensors",
+        "cannot load the test set w2.safetensors: missing tensor `x`",
     );
     c.fails(
         &[

@@ -285,7 +285,11 @@ fn pack_fit_evaluate_certify_verify() {
         "the contract would refuse this certificate at 2593001 (CertificateExpired)",
     );
     verify_at("999", &[], "(CertificateNotYetIssued)");
-    verify_at("1000", &["--creator", SIGNER], "(CertificateCreatorMismatch)");
+    verify_at(
+        "1000",
+        &["--creator", SIGNER],
+        "(CertificateCreatorMismatch)",
+    );
     // Without --now the clock decides: this certificate expired long ago.
     fails(
         d,
@@ -567,7 +571,11 @@ fn bad_tensors_give_one_error_line() {
             .with_tensor("x", Tensor::from_f32(vec![3, 6], &[0.25; 18]).unwrap())
             .with_tensor("y", Tensor::from_f32(vec![3, 5], &[1.0; 15]).unwrap()),
     );
-    eval("w.safetensors", "flat.safetensors", "zero-variance target");
+    eval(
+        "w.safetensors",
+        "flat.safetensors",
+        "(numerically) zero variance",
+    );
     // Rows of x and y disagree.
     f.write_artifact(
         "rows.safetensors",
@@ -593,7 +601,7 @@ fn bad_files_give_one_error_line() {
     fails(
         d,
         &["checksum", "absent.safetensors"],
-        "cannot checksum absent.safetensors: absent.safetensors: No such file or directory",
+        "cannot checksum absent.safetensors: No such file or directory",
     );
     let out = memory(d, &["checksum", "absent.safetensors"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

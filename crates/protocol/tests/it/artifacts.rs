@@ -111,6 +111,10 @@ proptest! {
         prop_assert_eq!(s1.content, content_checksum(&a));
         prop_assert_eq!(s1.content, s2.content);
         prop_assert_eq!(content_checksum_file(&p2).unwrap(), s1.content);
+        // hashing while loading (one read) gives the same checksum and the same content
+        let (loaded, sum) = Artifact::open_with_checksum(&p2).unwrap();
+        prop_assert_eq!(sum, s1.content);
+        prop_assert_eq!(&loaded, &a);
         prop_assert_eq!(s1.file, memory_protocol::checksum::sha256(&a.to_bytes()));
         prop_assert_eq!(s2.file, memory_protocol::checksum::sha256(&shuffled));
     }
