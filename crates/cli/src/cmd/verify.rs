@@ -13,7 +13,7 @@ use std::{collections::BTreeSet, path::PathBuf, time::Duration};
 use alloy::{
     consensus::Transaction as _,
     eips::BlockNumberOrTag,
-    primitives::{Address, B256, Signature, U256},
+    primitives::{Address, B256, U256},
     providers::Provider,
     sol_types::{SolCall, SolStruct},
 };
@@ -413,11 +413,9 @@ async fn signer_from_tx(chain: &Chain, c: &Anchored) -> Result<Option<Address>> 
         return Ok(None); // an ERC-1271 certifier: the contract accepted it, nothing to recover
     }
     let signature = call.signature;
-    let sig = Signature::try_from(signature.as_ref())
-        .map_err(|e| anyhow!("the anchored signature is malformed: {e}"))?;
-    let signer = sig
-        .recover_address_from_prehash(&c.digest)
-        .map_err(|e| anyhow!("cannot recover the signer: {e}"))?;
+    // The contract's rules (OpenZeppelin ECDSA: 65 bytes, low s, v 27/28), not a lenient parse.
+    let signer = memory_protocol::certificate::recover_signer(&c.digest, signature.as_ref())
+        .map_err(|e| anyhow!("the anchored signature does not recover: {e}"))?;
     Ok(Some(signer))
 }
 
