@@ -188,7 +188,8 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
         v.live = block.timestamp <= l.expiresAt;
         if (v.live && v.seller.code.length != 0) {
             (address root, bool locked) = _ownersOf(v.seller);
-            v.live = !locked && root == _listedSellerRoot[tokenId];
+            address listedRoot = _listedSellerRoot[tokenId];
+            v.live = !locked && root == (listedRoot == address(0) ? v.seller : listedRoot);
         }
     }
 
@@ -236,8 +237,11 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
     function _checkContractSeller(uint256 tokenId, address seller) private {
         (address root, bool locked) = _ownersOf(seller);
         if (locked) revert SellerAccountLocked(tokenId);
-        if (root != _listedSellerRoot[tokenId]) revert SellerOwnerChanged(tokenId);
-        delete _listedSellerRoot[tokenId];
+        // No root stored: the seller had no code at listing (an EOA that has since delegated its code,
+        // EIP-7702); it is its own root, as it is now unless it became an account, which no EOA can.
+        address listedRoot = _listedSellerRoot[tokenId];
+        if (root != (listedRoot == address(0) ? seller : listedRoot)) revert SellerOwnerChanged(tokenId);
+        if (listedRoot != address(0)) delete _listedSellerRoot[tokenId];
     }
 
     /// @dev Follows `start`'s owners upward through token-bound accounts (anything answering ERC-6551

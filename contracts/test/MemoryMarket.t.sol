@@ -262,6 +262,17 @@ contract MemoryMarketTest is BaseTest {
         vm.assertEq(market.listingOf(id).seller, address(0), "stale listing cleaned");
     }
 
+    /// An EOA seller that delegates its code after listing (EIP-7702, here `vm.etch`) is still its own
+    /// root: its listing can be bought.
+    function test_buy_FromAnEoaThatGainedCodeAfterListing() public {
+        uint256 id = _mintBy(alice);
+        _list(alice, id, PRICE);
+        vm.etch(alice, hex"00");
+        vm.assertTrue(market.listingOf(id).live, "still live");
+        _buy(bob, id, PRICE);
+        vm.assertEq(nft.ownerOf(id), bob, "bought");
+    }
+
     function test_RevertWhen_CancelByFormerSellerOfMovedToken() public {
         uint256 id = _mintBy(alice);
         _list(alice, id, PRICE);
