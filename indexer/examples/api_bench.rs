@@ -111,6 +111,8 @@ fn memory_events(id: u64) -> Vec<Event> {
             certifier: addr(5, 1),
             cert: Box::new(Certificate {
                 checksum: word(2, id),
+                creator: owner,
+                certifier: addr(5, 1),
                 test_set_checksum: word(6, 1),
                 epsilon_ppm: (id % 200_000) as u32,
                 rel_error_ppm: 1000,
@@ -127,8 +129,11 @@ fn memory_events(id: u64) -> Vec<Event> {
     if id.is_multiple_of(5) {
         v.push(Event::Listed {
             token_id: token,
+            listing_id: U256::from(id),
             seller: owner,
             price: U256::from(id * 1000),
+            expires_at: u64::MAX,
+            transfer_count: 0,
             account_state: U256::from(1),
         });
     }

@@ -67,12 +67,15 @@ impl CopyRows {
     pub fn opt<T>(&mut self, v: Option<T>, f: impl FnOnce(&mut Self, T) -> &mut Self) -> &mut Self {
         match v {
             Some(v) => f(self, v),
-            None => {
-                self.sep();
-                self.buf.push_str("\\N");
-                self
-            }
+            None => self.null(),
         }
+    }
+
+    /// A NULL field.
+    pub fn null(&mut self) -> &mut Self {
+        self.sep();
+        self.buf.push_str("\\N");
+        self
     }
 
     /// A text field, escaped for COPY; NUL (which PostgreSQL text cannot hold) becomes U+FFFD.

@@ -11,10 +11,30 @@ use tracing::{debug, instrument};
 
 use crate::copy::CopyRows;
 use crate::error::{Error, Result};
-use crate::events::{Event, Meta};
+use crate::events::{Event, Grant, Meta};
 
 /// The embedded migrations of `indexer/migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Every table of event rows (rows keyed by `block_number` that a reorg removes). The rollback
+/// deletes from each of them above the fork; a test checks that every table of the schema with
+/// a `block_number` column is here (or is the journal).
+pub const EVENT_TABLES: [&str; 14] = [
+    "memories",
+    "memory_parents",
+    "transfers",
+    "certificates",
+    "certificate_revocations",
+    "certifier_changes",
+    "accounts",
+    "listings",
+    "listing_cancellations",
+    "sales",
+    "royalty_payments",
+    "credits",
+    "withdrawals",
+    "account_approvals",
+];
 
 /// How long [`connect`] keeps trying to reach a database that is starting.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -148,6 +168,18 @@ pub async fn init_chain(
     })
 }
 
+/// Every ERC-6551 account indexed for `chain_id` (each once): the accounts whose approvals are
+/// followed (see [`crate::approvals`]).
+pub async fn account_addresses(pool: &PgPool, chain_id: u64) -> Result<Vec<Address>> {
+    let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT DISTINCT account FROM accounts WHERE chain_id = $1 ORDER BY account",
+    )
+    .bind(i64_of(chain_id))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(|a| address(a)).collect()
+}
+
 /// The current checkpoint of `chain_id`.
 pub async fn checkpoint(pool: &PgPool, chain_id: u64) -> Result<Checkpoint> {
     let row =
@@ -204,6 +236,8 @@ struct TokenState {
     account_dirty: bool,
     owner_journaled_at: Option<u64>,
     account_journaled_at: Option<u64>,
+    /// Transfers of the batch that are not mints (what `memories.transfer_count` gains).
+    transfers: i64,
 }
 
 /// Where an open listing of a token is, while a batch is built.
@@ -218,8 +252,11 @@ enum OpenListing {
 struct ListingRow {
     meta: Meta,
     token_id: U256,
+    listing_id: U256,
     seller: Address,
     price: U256,
+    expires_at: u64,
+    transfer_count: u32,
     account_state: U256,
     status: &'static str,
     closed: Option<(u64, B256)>,
@@ -332,8 +369,39 @@ pub async fn write_batch(
                     account_dirty: false,
                     owner_journaled_at: None,
                     account_journaled_at: None,
+                    transfers: 0,
                 },
             );
+        }
+    }
+
+    // Listing ids of the open listings that the batch's sales close (a Sold names none).
+    let mut sold: Vec<String> = batch
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Sold { token_id, .. } => Some(token_id.to_string()),
+            _ => None,
+        })
+        .collect();
+    sold.sort_unstable();
+    sold.dedup();
+    let mut db_open: HashMap<U256, U256> = HashMap::new();
+    if !sold.is_empty() {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT token_id::text, listing_id::text FROM listings
+             WHERE chain_id = $1 AND status = 'open' AND token_id = ANY($2::text[]::numeric[])",
+        )
+        .bind(cid)
+        .bind(&sold)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (t, l) in rows {
+            let num = |v: &str| {
+                U256::from_str_radix(v, 10)
+                    .map_err(|e| Error::Pipeline(format!("stored number {v}: {e}")))
+            };
+            db_open.insert(num(&t)?, num(&l)?);
         }
     }
 
@@ -348,6 +416,7 @@ pub async fn write_batch(
         account_dirty: false,
         owner_journaled_at: None,
         account_journaled_at: None,
+        transfers: 0,
     };
     // existed before `block`: its state at the start of `block` must be restorable
     let existed_before =
@@ -394,8 +463,14 @@ pub async fn write_batch(
     let mut listings: Vec<ListingRow> = Vec::new();
     let mut open: HashMap<U256, OpenListing> = HashMap::new();
     let mut db_closes: Vec<(U256, &'static str, u64, B256)> = Vec::new();
-    let mut cancels = CopyRows::new("listing_cancellations", &cols(&["token_id", "seller"]));
-    let mut sales = CopyRows::new("sales", &cols(&["token_id", "seller", "buyer", "price"]));
+    let mut cancels = CopyRows::new(
+        "listing_cancellations",
+        &cols(&["token_id", "listing_id", "holder"]),
+    );
+    let mut sales = CopyRows::new(
+        "sales",
+        &cols(&["token_id", "seller", "buyer", "price", "listing_id"]),
+    );
     let mut royalties = CopyRows::new(
         "royalty_payments",
         &cols(&[
@@ -408,7 +483,19 @@ pub async fn write_batch(
     );
     let mut totals: HashMap<(U256, Address), (U256, i64)> = HashMap::new();
     let mut credits = CopyRows::new("credits", &cols(&["account", "amount"]));
-    let mut withdrawals = CopyRows::new("withdrawals", &cols(&["account", "amount"]));
+    let mut withdrawals = CopyRows::new("withdrawals", &cols(&["account", "to_address", "amount"]));
+    let mut approvals = CopyRows::new(
+        "account_approvals",
+        &cols(&[
+            "token_contract",
+            "owner",
+            "kind",
+            "spender",
+            "amount",
+            "token_id",
+            "approved",
+        ]),
+    );
 
     fn close(
         open: &mut HashMap<U256, OpenListing>,
@@ -453,6 +540,9 @@ pub async fn write_batch(
                 }
                 s.owner = *to;
                 s.owner_dirty = true;
+                if !from.is_zero() {
+                    s.transfers += 1;
+                }
             }
             Event::Minted {
                 token_id,
@@ -552,8 +642,11 @@ pub async fn write_batch(
             }
             Event::Listed {
                 token_id,
+                listing_id,
                 seller,
                 price,
+                expires_at,
+                transfer_count,
                 account_state,
             } => {
                 close(
@@ -568,14 +661,21 @@ pub async fn write_batch(
                 listings.push(ListingRow {
                     meta: *m,
                     token_id: *token_id,
+                    listing_id: *listing_id,
                     seller: *seller,
                     price: *price,
+                    expires_at: *expires_at,
+                    transfer_count: *transfer_count,
                     account_state: *account_state,
                     status: "open",
                     closed: None,
                 });
             }
-            Event::ListingCancelled { token_id, seller } => {
+            Event::ListingCancelled {
+                token_id,
+                listing_id,
+                holder,
+            } => {
                 close(
                     &mut open,
                     &mut listings,
@@ -585,7 +685,11 @@ pub async fn write_batch(
                     m,
                 );
                 meta_cols(&mut cancels, cid, m);
-                cancels.u256(token_id).bytes(seller.as_slice()).end_row();
+                cancels
+                    .u256(token_id)
+                    .u256(listing_id)
+                    .bytes(holder.as_slice())
+                    .end_row();
             }
             Event::Sold {
                 token_id,
@@ -593,6 +697,12 @@ pub async fn write_batch(
                 buyer,
                 price,
             } => {
+                // the listing bought: the token's open one, from this batch or the database
+                let listing_id = match open.get(token_id) {
+                    Some(OpenListing::Batch(i)) => listings.get(*i).map(|l| l.listing_id),
+                    Some(OpenListing::None) => None,
+                    None => db_open.get(token_id).copied(),
+                };
                 close(
                     &mut open,
                     &mut listings,
@@ -607,6 +717,7 @@ pub async fn write_batch(
                     .bytes(seller.as_slice())
                     .bytes(buyer.as_slice())
                     .u256(price)
+                    .opt(listing_id.as_ref(), |r, v| r.u256(v))
                     .end_row();
             }
             Event::RoyaltyPaid {
@@ -634,9 +745,32 @@ pub async fn write_batch(
                 meta_cols(&mut credits, cid, m);
                 credits.bytes(account.as_slice()).u256(amount).end_row();
             }
-            Event::Withdrawn { account, amount } => {
+            Event::Withdrawn {
+                account,
+                to,
+                amount,
+            } => {
                 meta_cols(&mut withdrawals, cid, m);
-                withdrawals.bytes(account.as_slice()).u256(amount).end_row();
+                withdrawals
+                    .bytes(account.as_slice())
+                    .bytes(to.as_slice())
+                    .u256(amount)
+                    .end_row();
+            }
+            Event::Approval(a) => {
+                meta_cols(&mut approvals, cid, m);
+                approvals
+                    .bytes(a.token.as_slice())
+                    .bytes(a.owner.as_slice())
+                    .text(a.grant.kind())
+                    .bytes(a.grant.spender().as_slice());
+                // amount (ERC-20) or token id (ERC-721); an operator approval has neither
+                match &a.grant {
+                    Grant::Erc20 { amount, .. } => approvals.u256(amount).null(),
+                    Grant::Erc721 { token_id, .. } => approvals.null().u256(token_id),
+                    Grant::Operator { .. } => approvals.null().null(),
+                };
+                approvals.bool(a.grant.grants()).end_row();
             }
         }
     }
@@ -676,6 +810,7 @@ pub async fn write_batch(
             "parents",
             "owner",
             "account",
+            "transfer_count",
         ]),
     );
     for (m, e) in &memories {
@@ -706,6 +841,7 @@ pub async fn write_batch(
                 .u256_array(parents)
                 .bytes(s.map_or(Address::ZERO, |s| s.owner).as_slice())
                 .opt(s.and_then(|s| s.account), |r, a| r.bytes(a.as_slice()))
+                .int(s.map_or(0, |s| s.transfers))
                 .end_row();
         }
     }
@@ -715,6 +851,7 @@ pub async fn write_batch(
             "digest",
             "token_id",
             "certifier",
+            "creator",
             "checksum",
             "test_set_checksum",
             "epsilon_ppm",
@@ -738,6 +875,7 @@ pub async fn write_batch(
             .bytes(c.digest.as_slice())
             .u256(&c.token_id)
             .bytes(c.certifier.as_slice())
+            .bytes(k.creator.as_slice())
             .bytes(k.checksum.as_slice())
             .bytes(k.test_set_checksum.as_slice())
             .int(k.epsilon_ppm)
@@ -758,8 +896,11 @@ pub async fn write_batch(
         "listings",
         &cols(&[
             "token_id",
+            "listing_id",
             "seller",
             "price",
+            "expires_at",
+            "transfer_count",
             "account_state",
             "status",
             "closed_block",
@@ -770,8 +911,11 @@ pub async fn write_batch(
         meta_cols(&mut list_rows, cid, &l.meta);
         list_rows
             .u256(&l.token_id)
+            .u256(&l.listing_id)
             .bytes(l.seller.as_slice())
             .u256(&l.price)
+            .int(l.expires_at)
+            .int(l.transfer_count)
             .u256(&l.account_state)
             .text(l.status)
             .opt(l.closed, |r, (b, _)| r.int(i64_of(b)))
@@ -794,6 +938,7 @@ pub async fn write_batch(
         royalties,
         credits,
         withdrawals,
+        approvals,
         journal,
     ] {
         written += rows.send(&mut tx).await?;
@@ -827,13 +972,15 @@ pub async fn write_batch(
     }
 
     // Derived state of tokens minted before this batch.
-    let (mut o_ids, mut o_vals, mut a_ids, mut a_vals) = (vec![], vec![], vec![], vec![]);
+    let (mut o_ids, mut o_vals, mut o_counts) = (vec![], vec![], vec![]);
+    let (mut a_ids, mut a_vals) = (vec![], vec![]);
     for (id, s) in &tokens {
         if s.minted_in_batch.is_none() {
-            // tokens that come back to their owner within the batch need no write
-            if s.owner_dirty && s.owner != s.stored_owner {
+            // a token that comes back to its owner within the batch still counts its transfers
+            if s.owner_dirty && (s.owner != s.stored_owner || s.transfers != 0) {
                 o_ids.push(id.to_string());
                 o_vals.push(s.owner.as_slice());
+                o_counts.push(s.transfers);
             }
             if s.account_dirty
                 && let Some(a) = &s.account
@@ -845,12 +992,14 @@ pub async fn write_batch(
     }
     if !o_ids.is_empty() {
         sqlx::query(
-            "UPDATE memories m SET owner = u.owner FROM UNNEST($2::text[], $3::bytea[]) AS u(token_id, owner)
+            "UPDATE memories m SET owner = u.owner, transfer_count = m.transfer_count + u.n
+             FROM UNNEST($2::text[], $3::bytea[], $4::bigint[]) AS u(token_id, owner, n)
              WHERE m.chain_id = $1 AND m.token_id = u.token_id::numeric",
         )
         .bind(cid)
         .bind(&o_ids)
         .bind(&o_vals)
+        .bind(&o_counts)
         .execute(&mut *tx)
         .await?;
     }
@@ -942,13 +1091,14 @@ pub async fn write_batch(
         .execute(&mut *tx)
         .await?;
     sqlx::query(
-        "UPDATE chain_state SET indexed_block = $2, indexed_hash = $3, head_block = GREATEST(head_block, $4),
-         updated_at = now() WHERE chain_id = $1",
+        "UPDATE chain_state SET indexed_block = $2, indexed_hash = $3, indexed_timestamp = $5,
+         head_block = GREATEST(head_block, $4), updated_at = now() WHERE chain_id = $1",
     )
     .bind(cid)
     .bind(i64_of(batch.to))
     .bind(batch.to_header.hash.as_slice())
     .bind(i64_of(batch.head))
+    .bind(i64_of(batch.to_header.timestamp))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -1030,19 +1180,21 @@ pub async fn rollback(pool: &PgPool, chain_id: u64, fork: u64, fork_hash: B256) 
     .bind(f)
     .execute(&mut *tx)
     .await?;
-    for table in [
-        "memories",
-        "memory_parents",
-        "transfers",
-        "certificate_revocations",
-        "certifier_changes",
-        "accounts",
-        "listing_cancellations",
-        "sales",
-        "credits",
-        "withdrawals",
-        "journal",
-    ] {
+    // transfer counts: recounted from the transfers that stay, for the tokens that lose some
+    sqlx::query(
+        "UPDATE memories m SET transfer_count = (SELECT count(*) FROM transfers t
+           WHERE t.chain_id = m.chain_id AND t.token_id = m.token_id AND t.block_number <= $2
+             AND t.from_address <> $3)
+         WHERE m.chain_id = $1
+           AND m.token_id IN (SELECT token_id FROM transfers WHERE chain_id = $1 AND block_number > $2)",
+    )
+    .bind(cid)
+    .bind(f)
+    .bind(Address::ZERO.as_slice())
+    .execute(&mut *tx)
+    .await?;
+    // every event row above the fork (the tables handled above are already empty there)
+    for table in EVENT_TABLES.iter().chain(&["journal"]) {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM {table} WHERE chain_id = $1 AND block_number > $2"
         )))
@@ -1056,12 +1208,16 @@ pub async fn rollback(pool: &PgPool, chain_id: u64, fork: u64, fork_hash: B256) 
         .bind(f)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE chain_state SET indexed_block = $2, indexed_hash = $3, updated_at = now() WHERE chain_id = $1")
-        .bind(cid)
-        .bind(f)
-        .bind(fork_hash.as_slice())
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE chain_state SET indexed_block = $2, indexed_hash = $3, updated_at = now(),
+         indexed_timestamp = (SELECT timestamp FROM blocks WHERE chain_id = $1 AND number = $2)
+         WHERE chain_id = $1",
+    )
+    .bind(cid)
+    .bind(f)
+    .bind(fork_hash.as_slice())
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok((current - f) as u64)
 }

@@ -27,6 +27,11 @@ pub struct Meta {
 #[allow(missing_docs)]
 pub struct Certificate {
     pub checksum: B256,
+    /// The creator the certifier attributes the artifact to (the contract checks it is the
+    /// token's creator).
+    pub creator: Address,
+    /// The signing certifier (the contract anchors under it: it is the event's `certifier`).
+    pub certifier: Address,
     pub test_set_checksum: B256,
     pub epsilon_ppm: u32,
     pub rel_error_ppm: u32,
@@ -85,14 +90,20 @@ pub enum Event {
     },
     Listed {
         token_id: U256,
+        listing_id: U256,
         seller: Address,
         price: U256,
+        expires_at: u64,
+        transfer_count: u32,
         account_state: U256,
     },
+    /// Cancelled by `holder`: the seller, or whoever holds the token after it moved.
     ListingCancelled {
         token_id: U256,
-        seller: Address,
+        listing_id: U256,
+        holder: Address,
     },
+    /// The token's open listing was bought (the event names no listing: the indexer derives it).
     Sold {
         token_id: U256,
         seller: Address,
@@ -112,8 +123,82 @@ pub enum Event {
     },
     Withdrawn {
         account: Address,
+        to: Address,
         amount: U256,
     },
+    /// An approval granted by a token-bound account, emitted by any contract (see
+    /// [`crate::approvals`]).
+    Approval(Approval),
+}
+
+/// An approval whose owner is a token-bound account: ERC-20 `Approval`, ERC-721 `Approval` or
+/// `ApprovalForAll`, as emitted by `token` (any contract of the chain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// The contract that emitted the event.
+    pub token: Address,
+    /// The approving owner (topic 1): a token-bound account.
+    pub owner: Address,
+    /// What was approved.
+    pub grant: Grant,
+}
+
+/// What an approval grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    /// ERC-20 `Approval(owner, spender, value)` (3 topics): `spender` may move `amount`.
+    Erc20 {
+        /// The spender.
+        spender: Address,
+        /// The allowance set by the event.
+        amount: U256,
+    },
+    /// ERC-721 `Approval(owner, approved, tokenId)` (4 topics): `approved` may move `token_id`
+    /// (the zero address clears the approval).
+    Erc721 {
+        /// The approved address.
+        approved: Address,
+        /// The token.
+        token_id: U256,
+    },
+    /// `ApprovalForAll(owner, operator, approved)`: `operator` may move every token of the
+    /// owner in `token` while `approved`.
+    Operator {
+        /// The operator.
+        operator: Address,
+        /// Granted (`true`) or revoked.
+        approved: bool,
+    },
+}
+
+impl Grant {
+    /// The stored kind: `erc20`, `erc721` or `operator`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Erc20 { .. } => "erc20",
+            Self::Erc721 { .. } => "erc721",
+            Self::Operator { .. } => "operator",
+        }
+    }
+
+    /// The address the grant is for (spender, approved address or operator).
+    pub fn spender(&self) -> Address {
+        match self {
+            Self::Erc20 { spender, .. } => *spender,
+            Self::Erc721 { approved, .. } => *approved,
+            Self::Operator { operator, .. } => *operator,
+        }
+    }
+
+    /// Whether the event grants anything: a non-zero allowance, a non-zero approved address, an
+    /// operator approval (as opposed to revoking one).
+    pub fn grants(&self) -> bool {
+        match self {
+            Self::Erc20 { amount, .. } => !amount.is_zero(),
+            Self::Erc721 { approved, .. } => !approved.is_zero(),
+            Self::Operator { approved, .. } => *approved,
+        }
+    }
 }
 
 /// The addresses whose logs are decoded.
@@ -127,27 +212,30 @@ pub struct Contracts {
     pub registry: Address,
 }
 
-/// Decodes one log. Returns `Ok(None)` for logs the indexer does not store (approvals, role
-/// changes, registry events of other token contracts, pending logs).
-pub fn decode(log: &Log, contracts: &Contracts) -> Result<Option<(Meta, Event)>> {
-    let (Some(block_number), Some(block_hash), Some(tx_hash), Some(log_index)) = (
-        log.block_number,
-        log.block_hash,
-        log.transaction_hash,
-        log.log_index,
-    ) else {
-        return Ok(None);
-    };
-    let meta = Meta {
-        block_number,
-        block_hash,
-        tx_hash,
-        log_index,
+/// Where a log comes from; `None` for a pending log (no block yet).
+pub fn meta(log: &Log) -> Option<Meta> {
+    Some(Meta {
+        block_number: log.block_number?,
+        block_hash: log.block_hash?,
+        tx_hash: log.transaction_hash?,
+        log_index: log.log_index?,
         block_timestamp: log.block_timestamp,
+    })
+}
+
+/// Decodes one log of the indexed contracts. Returns `Ok(None)` for logs the indexer does not
+/// store here (approvals, which [`crate::approvals`] decodes from their own query, mint
+/// commitments, role and market changes, registry events of other token contracts, pending
+/// logs). A log of our own contracts that does not decode is an error: the ABI and the chain
+/// disagree, and guessing would corrupt the data.
+pub fn decode(log: &Log, contracts: &Contracts) -> Result<Option<(Meta, Event)>> {
+    let Some(meta) = meta(log) else {
+        return Ok(None);
     };
     let Some(topic0) = log.topic0().copied() else {
         return Ok(None);
     };
+    let (tx_hash, log_index) = (meta.tx_hash, meta.log_index);
     let err = |e: alloy::sol_types::Error| Error::Decode {
         tx_hash,
         log_index,
@@ -191,6 +279,8 @@ pub fn decode(log: &Log, contracts: &Contracts) -> Result<Option<(Meta, Event)>>
                     certifier: e.certifier,
                     cert: Box::new(Certificate {
                         checksum: c.checksum,
+                        creator: c.creator,
+                        certifier: c.certifier,
                         test_set_checksum: c.testSetChecksum,
                         epsilon_ppm: c.epsilonPpm,
                         rel_error_ppm: c.relErrorPpm,
@@ -227,8 +317,11 @@ pub fn decode(log: &Log, contracts: &Contracts) -> Result<Option<(Meta, Event)>>
                 let e = MemoryMarket::Listed::decode_log_data(data).map_err(err)?;
                 Event::Listed {
                     token_id: e.tokenId,
+                    listing_id: e.listingId,
                     seller: e.seller,
                     price: e.price,
+                    expires_at: e.expiresAt,
+                    transfer_count: e.transferCount,
                     account_state: e.accountState,
                 }
             }
@@ -236,7 +329,8 @@ pub fn decode(log: &Log, contracts: &Contracts) -> Result<Option<(Meta, Event)>>
                 let e = MemoryMarket::ListingCancelled::decode_log_data(data).map_err(err)?;
                 Event::ListingCancelled {
                     token_id: e.tokenId,
-                    seller: e.seller,
+                    listing_id: e.listingId,
+                    holder: e.holder,
                 }
             }
             MemoryMarket::Sold::SIGNATURE_HASH => {
@@ -269,6 +363,7 @@ pub fn decode(log: &Log, contracts: &Contracts) -> Result<Option<(Meta, Event)>>
                 let e = MemoryMarket::Withdrawn::decode_log_data(data).map_err(err)?;
                 Event::Withdrawn {
                     account: e.account,
+                    to: e.to,
                     amount: e.amount,
                 }
             }
@@ -352,6 +447,65 @@ mod tests {
         let (_, ev) = decode(&log(c.market, s.encode_log_data()), &c)?
             .ok_or(Error::Pipeline("none".into()))?;
         assert!(matches!(ev, Event::Sold { price, .. } if price == U256::from(9)));
+
+        let l = MemoryMarket::Listed {
+            tokenId: U256::from(5),
+            listingId: U256::from(7),
+            seller: a,
+            price: U256::from(9),
+            expiresAt: 1_800_000_000,
+            transferCount: 3,
+            accountState: U256::from(2),
+        };
+        let (_, ev) = decode(&log(c.market, l.encode_log_data()), &c)?
+            .ok_or(Error::Pipeline("none".into()))?;
+        assert_eq!(
+            ev,
+            Event::Listed {
+                token_id: U256::from(5),
+                listing_id: U256::from(7),
+                seller: a,
+                price: U256::from(9),
+                expires_at: 1_800_000_000,
+                transfer_count: 3,
+                account_state: U256::from(2),
+            }
+        );
+        let w = MemoryMarket::Withdrawn {
+            account: a,
+            to: c.nft,
+            amount: U256::from(1),
+        };
+        assert!(matches!(
+            decode(&log(c.market, w.encode_log_data()), &c)?,
+            Some((_, Event::Withdrawn { to, .. })) if to == c.nft
+        ));
+
+        // events the indexer does not store are ignored, not errors: the mint commitment, the
+        // market setting, approvals (decoded from their own query), ownership changes
+        let ignored = [
+            MemoryNFT::MintCommitted {
+                commitment: B256::repeat_byte(9),
+                committer: a,
+            }
+            .encode_log_data(),
+            MemoryNFT::MarketSet { market: c.market }.encode_log_data(),
+            MemoryNFT::ApprovalForAll {
+                owner: a,
+                operator: c.market,
+                approved: true,
+            }
+            .encode_log_data(),
+            MemoryNFT::Approval {
+                owner: a,
+                approved: c.market,
+                tokenId: U256::from(5),
+            }
+            .encode_log_data(),
+        ];
+        for data in ignored {
+            assert!(decode(&log(c.nft, data), &c)?.is_none());
+        }
 
         // same event from an unrelated address: ignored
         assert!(decode(&log(a, t.encode_log_data()), &c)?.is_none());

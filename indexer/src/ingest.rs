@@ -1,14 +1,17 @@
 //! Ingestion: backfill over adaptive `eth_getLogs` ranges with fetching pipelined with writing,
 //! live follow by polling the head, reorg detection by parent hash and rollback.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use alloy::primitives::{Address, B256};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, instrument, warn};
 
+use crate::approvals;
 use crate::config::Config;
 use crate::db::{self, Batch, Checkpoint, Header};
 use crate::error::{Error, Result};
@@ -45,6 +48,15 @@ pub enum Progress {
     Idle,
 }
 
+/// The accounts whose approvals are followed ([`approvals`]), as of one checkpoint (block,
+/// hash): loaded from the database when the checkpoint is not the one they were valid for (at
+/// start, after a rollback, after another writer), extended by each batch written.
+#[derive(Debug, Default)]
+struct KnownAccounts {
+    at: Option<(i64, Option<B256>)>,
+    set: Arc<BTreeSet<Address>>,
+}
+
 /// The indexer of one chain.
 #[derive(Debug, Clone)]
 pub struct Indexer {
@@ -53,6 +65,7 @@ pub struct Indexer {
     pool: PgPool,
     chain: Chain,
     metrics: Arc<Metrics>,
+    accounts: Arc<Mutex<KnownAccounts>>,
 }
 
 impl Indexer {
@@ -89,6 +102,7 @@ impl Indexer {
             pool,
             chain,
             metrics,
+            accounts: Arc::default(),
         })
     }
 
@@ -161,6 +175,49 @@ impl Indexer {
         self.live(cp, latest).await
     }
 
+    /// The accounts whose approvals are followed, valid on top of `cp`.
+    async fn known_accounts(&self, cp: Checkpoint) -> Result<Arc<BTreeSet<Address>>> {
+        let at = Some((cp.block, cp.hash));
+        if let Some(k) = self.accounts.lock().ok().filter(|k| k.at == at) {
+            return Ok(k.set.clone());
+        }
+        let set: Arc<BTreeSet<Address>> = Arc::new(
+            db::account_addresses(&self.pool, self.chain_id)
+                .await?
+                .into_iter()
+                .collect(),
+        );
+        if let Ok(mut k) = self.accounts.lock() {
+            *k = KnownAccounts {
+                at,
+                set: set.clone(),
+            };
+        }
+        Ok(set)
+    }
+
+    /// After `batch` was written: its accounts are known from its checkpoint on (or the set is
+    /// reloaded at the next step, if it was not valid for the batch's predecessor).
+    fn advance_accounts(&self, batch: &Batch) {
+        let Ok(mut k) = self.accounts.lock() else {
+            return;
+        };
+        if k.at
+            .is_some_and(|(b, _)| b == i64::try_from(batch.from).unwrap_or(i64::MAX) - 1)
+        {
+            let created = approvals::created(&batch.events, &k.set);
+            if !created.is_empty() {
+                Arc::make_mut(&mut k.set).extend(created.into_keys());
+            }
+            k.at = Some((
+                i64::try_from(batch.to).unwrap_or(i64::MAX),
+                Some(batch.to_header.hash),
+            ));
+        } else {
+            k.at = None;
+        }
+    }
+
     /// Whether the checkpoint block is still canonical; on a mismatch handles the reorg.
     async fn check_checkpoint(&self, cp: Checkpoint) -> Result<bool> {
         let (Some(hash), Ok(block)) = (cp.hash, u64::try_from(cp.block)) else {
@@ -185,6 +242,7 @@ impl Indexer {
         let from = u64::try_from(cp.block + 1).unwrap_or(0);
         let (tx, mut rx) = mpsc::channel::<Result<Batch>>(self.cfg.pipeline_depth);
         let fetcher = Fetcher {
+            known: self.known_accounts(cp).await?,
             chain: self.chain.clone(),
             batch_logs: self.cfg.batch_logs,
             max_blocks: self.cfg.max_batch_blocks,
@@ -218,7 +276,8 @@ impl Indexer {
             let chain = self.chain.clone();
             set.spawn(async move { chain.header(n).await });
         }
-        let logs = self.chain.logs(from, to).await?;
+        let known = self.known_accounts(cp).await?;
+        let fetched = fetch_range(&self.chain, from, to, &known).await?;
         let mut headers: Vec<Header> = Vec::with_capacity((to - from + 1) as usize);
         if to == latest.number {
             headers.push(latest);
@@ -243,19 +302,17 @@ impl Indexer {
             debug!(target: "indexer::reorg", "headers changed while fetching; retrying");
             return Ok(Progress::Advanced);
         }
-        let mut evs = Vec::with_capacity(logs.len());
-        for log in &logs {
-            if let Some((meta, ev)) = events::decode(log, self.chain.contracts())? {
-                let h = meta
-                    .block_number
-                    .checked_sub(from)
-                    .and_then(|i| headers.get(i as usize));
-                if h.is_none_or(|h| h.hash != meta.block_hash) {
-                    debug!(target: "indexer::reorg", block = meta.block_number, "log of another fork; retrying");
-                    return Ok(Progress::Advanced);
-                }
-                evs.push(with_timestamp(meta, ev, &headers, from));
+        let mut evs = Vec::with_capacity(fetched.events.len());
+        for (meta, ev) in fetched.events {
+            let h = meta
+                .block_number
+                .checked_sub(from)
+                .and_then(|i| headers.get(i as usize));
+            if h.is_none_or(|h| h.hash != meta.block_hash) {
+                debug!(target: "indexer::reorg", block = meta.block_number, "log of another fork; retrying");
+                return Ok(Progress::Advanced);
             }
+            evs.push(with_timestamp(meta, ev, &headers, from));
         }
         let to_header = *headers
             .last()
@@ -284,6 +341,9 @@ impl Indexer {
             let canonical = self.chain.header(h.number).await?;
             if canonical.is_some_and(|c| c.hash == h.hash) {
                 let removed = db::rollback(&self.pool, self.chain_id, h.number, h.hash).await?;
+                if let Ok(mut k) = self.accounts.lock() {
+                    k.at = None;
+                }
                 self.metrics.reorgs_total.fetch_add(1, Ordering::Release);
                 self.metrics
                     .reorg_blocks_total
@@ -317,6 +377,7 @@ impl Indexer {
             .await
             {
                 Ok(n) => {
+                    self.advance_accounts(batch);
                     self.metrics.db_latency.observe(t.elapsed());
                     self.metrics
                         .events_total
@@ -336,6 +397,7 @@ impl Indexer {
                         && cp.block == batch.to as i64
                         && cp.hash == Some(batch.to_header.hash)
                     {
+                        self.advance_accounts(batch);
                         return Ok(());
                     }
                 }
@@ -356,8 +418,64 @@ fn with_timestamp(mut meta: Meta, ev: Event, headers: &[Header], from: u64) -> (
     (meta, ev)
 }
 
+/// The events of one block range.
+struct Fetched {
+    /// Decoded events in chain order.
+    events: Vec<(Meta, Event)>,
+    /// Raw logs fetched (what the adaptive range sizes on).
+    logs: usize,
+    /// Accounts the range creates that were not known before it.
+    created: Vec<Address>,
+}
+
+/// Fetches and decodes the events of `from..=to`: the contracts' logs and, concurrently, the
+/// approvals of the accounts `known` before the range; then, if the range creates accounts,
+/// their approvals (see [`approvals`]).
+async fn fetch_range(
+    chain: &Chain,
+    from: u64,
+    to: u64,
+    known: &BTreeSet<Address>,
+) -> Result<Fetched> {
+    let owners: Vec<Address> = known.iter().copied().collect();
+    let (logs, approval_logs) = tokio::join!(chain.logs(from, to), async {
+        if owners.is_empty() {
+            Ok(Vec::new())
+        } else {
+            chain.approval_logs(from, to, &owners).await
+        }
+    });
+    let (logs, mut approval_logs) = (logs?, approval_logs?);
+    let mut evs = Vec::with_capacity(logs.len());
+    for log in &logs {
+        if let Some(e) = events::decode(log, chain.contracts())? {
+            evs.push(e);
+        }
+    }
+    let created = approvals::created(&evs, known);
+    let mut new: Vec<Address> = created.keys().copied().collect();
+    new.sort_unstable();
+    if !new.is_empty() {
+        approval_logs.extend(chain.approval_logs(from, to, &new).await?);
+    }
+    let n = logs.len() + approval_logs.len();
+    drop(logs);
+    if !approval_logs.is_empty() {
+        let decoded = approval_logs.iter().filter_map(approvals::decode);
+        evs.extend(approvals::select(decoded, known, &created));
+        evs.sort_by_key(|(m, _)| (m.block_number, m.log_index));
+    }
+    Ok(Fetched {
+        events: evs,
+        logs: n,
+        created: new,
+    })
+}
+
 /// The fetch side of the backfill pipeline.
 struct Fetcher {
+    /// Accounts known before the next range (extended by every batch sent).
+    known: Arc<BTreeSet<Address>>,
     chain: Chain,
     batch_logs: usize,
     max_blocks: u64,
@@ -371,7 +489,7 @@ impl Fetcher {
     /// `batch_logs` events when a response is larger (a response above 4× is dropped, to bound
     /// memory), and grows towards that size (at most 4× per step) while responses are small.
     async fn produce(
-        self,
+        mut self,
         mut from: u64,
         target: u64,
         initial: u64,
@@ -381,9 +499,16 @@ impl Fetcher {
         let mut backoff = Backoff::new();
         while from <= target {
             let to = target.min(from.saturating_add(size - 1));
-            let (logs, header) = tokio::join!(self.chain.logs(from, to), self.chain.header(to));
-            let (logs, header) = match (logs, header) {
-                (Ok(l), Ok(Some(h))) => (l, h),
+            let (fetched, header) = tokio::join!(
+                fetch_range(&self.chain, from, to, &self.known),
+                self.chain.header(to)
+            );
+            let (fetched, header) = match (fetched, header) {
+                (Ok(f), Ok(Some(h))) => (f, h),
+                (Err(e), _) if e.is_fatal() => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
                 (Err(e), _) | (_, Err(e)) => {
                     warn!(target: "indexer::ingest", from, to, error = %e, "eth_getLogs failed; shrinking range");
                     size = (size / 2).max(1);
@@ -401,22 +526,11 @@ impl Fetcher {
             // what the range would have to be for `batch_logs` events at this density
             let fitted =
                 |n: usize| (span.saturating_mul(self.batch_logs as u64) / n.max(1) as u64).max(1);
-            if logs.len() > self.batch_logs.saturating_mul(4) && span > 1 {
-                size = fitted(logs.len());
+            if fetched.logs > self.batch_logs.saturating_mul(4) && span > 1 {
+                size = fitted(fetched.logs);
                 continue;
             }
-            let mut evs = Vec::with_capacity(logs.len());
-            for log in &logs {
-                match events::decode(log, self.chain.contracts()) {
-                    Ok(Some(e)) => evs.push(e),
-                    Ok(None) => {}
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                }
-            }
-            drop(logs);
+            let evs = fetched.events;
             let n = evs.len();
             if n < self.batch_logs / 2 {
                 size = fitted(n).min(size.saturating_mul(4)).min(self.max_blocks);
@@ -434,6 +548,9 @@ impl Fetcher {
             };
             if tx.send(Ok(batch)).await.is_err() {
                 return;
+            }
+            if !fetched.created.is_empty() {
+                Arc::make_mut(&mut self.known).extend(fetched.created);
             }
             from = to + 1;
         }

@@ -1,7 +1,8 @@
 //! # memory-indexer
 //!
-//! Follows the MemoryNFT, MemoryMarket and canonical ERC-6551 registry events of one chain
-//! into PostgreSQL — exactly once and reorg-safe — and serves the query API over them.
+//! Follows the MemoryNFT, MemoryMarket and canonical ERC-6551 registry events of one chain, and
+//! the approvals granted by the token-bound accounts of its tokens, into PostgreSQL — exactly
+//! once and reorg-safe — and serves the query API over them.
 //!
 //! - [`ingest::Indexer`] backfills with `eth_getLogs` over adaptive block ranges (fetching
 //!   pipelined with writing), then follows the head by polling; reorgs are detected by parent
@@ -9,6 +10,8 @@
 //! - [`db::write_batch`] writes one batch in one transaction: event rows (COPY), derived state,
 //!   journal, block headers and the checkpoint. Event rows are unique on
 //!   `(chain_id, tx_hash, log_index)`.
+//! - [`approvals`] decides which `Approval`/`ApprovalForAll` logs of any contract belong to the
+//!   token-bound accounts of our tokens (fetched by owner topic, alongside the contracts' logs).
 //! - [`verify::verify`] compares the database with the chain at the indexed block.
 //! - [`api::app`] is the HTTP API over [`AppState`].
 //!
@@ -34,6 +37,7 @@
 //! ```
 
 pub mod api;
+pub mod approvals;
 pub mod bindings;
 pub mod config;
 pub mod copy;

@@ -4,10 +4,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::Address;
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::SolEvent;
 
+use crate::approvals;
 use crate::bindings::ERC6551Registry;
 use crate::db::Header;
 use crate::error::{Error, Result};
@@ -125,4 +127,40 @@ impl Chain {
         }
         Ok(logs)
     }
+
+    /// The `Approval` and `ApprovalForAll` logs of any contract in `from..=to` whose owner
+    /// (topic 1) is one of `accounts`: one `eth_getLogs` per [`approvals::ACCOUNTS_PER_CALL`]
+    /// accounts, at most [`APPROVAL_CALLS_IN_FLIGHT`] at a time. Unordered.
+    pub async fn approval_logs(
+        &self,
+        from: u64,
+        to: u64,
+        accounts: &[Address],
+    ) -> Result<Vec<Log>> {
+        let mut logs = Vec::new();
+        let chunks: Vec<&[Address]> = accounts.chunks(approvals::ACCOUNTS_PER_CALL).collect();
+        for wave in chunks.chunks(APPROVAL_CALLS_IN_FLIGHT) {
+            let mut set = tokio::task::JoinSet::new();
+            for chunk in wave {
+                let filter = Filter::new()
+                    .event_signature(vec![approvals::APPROVAL, approvals::APPROVAL_FOR_ALL])
+                    .topic1(chunk.iter().map(|a| a.into_word()).collect::<Vec<_>>())
+                    .from_block(from)
+                    .to_block(to);
+                let chain = self.clone();
+                set.spawn(async move {
+                    chain
+                        .timed(async { chain.provider.get_logs(&filter).await })
+                        .await
+                });
+            }
+            while let Some(r) = set.join_next().await {
+                logs.extend(r.map_err(|e| Error::Pipeline(e.to_string()))??);
+            }
+        }
+        Ok(logs)
+    }
 }
+
+/// Concurrent `eth_getLogs` calls of one [`Chain::approval_logs`].
+pub const APPROVAL_CALLS_IN_FLIGHT: usize = 8;

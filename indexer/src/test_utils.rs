@@ -12,10 +12,12 @@ use alloy::network::EthereumWallet;
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::{SolCall, SolEvent};
 
-use crate::bindings::{ERC6551Registry, IMemoryNFT, MemoryMarket, MemoryNFT};
+use crate::bindings::{ERC6551Registry, IMemoryNFT, MemoryAccount, MemoryMarket, MemoryNFT};
 use crate::config::{Deployment, Settings};
 
 /// The repository root.
@@ -167,7 +169,8 @@ impl TestChain {
         ERC6551Registry::new(crate::config::CANONICAL_REGISTRY, self.provider.clone())
     }
 
-    /// Mints a W-Matrix memory as `from`; returns the new token id.
+    /// Mints a W-Matrix memory as `from` (commit, then reveal in the next block); returns the
+    /// new token id.
     pub async fn mint(
         &self,
         from: Address,
@@ -175,9 +178,31 @@ impl TestChain {
         parents: &[U256],
         create_account: bool,
     ) -> U256 {
+        self.mint_to(from, from, seed, parents, create_account)
+            .await
+    }
+
+    /// [`TestChain::mint`] of a token that goes to `to`.
+    pub async fn mint_to(
+        &self,
+        from: Address,
+        to: Address,
+        seed: u64,
+        parents: &[U256],
+        create_account: bool,
+    ) -> U256 {
+        let checksum = keccak256(seed.to_be_bytes());
+        let salt = keccak256(format!("salt {seed}"));
+        let nft = self.nft();
+        let commitment = nft
+            .mintCommitment(checksum, from, salt)
+            .call()
+            .await
+            .expect("mintCommitment");
+        self.send(nft.commitMint(commitment).from(from)).await;
         let params = IMemoryNFT::MintParams {
-            to: from,
-            checksum: keccak256(seed.to_be_bytes()),
+            to,
+            checksum,
             kind: 0,
             sourceModel: format!("model-{}", seed % 3),
             targetModel: "model-t".into(),
@@ -186,16 +211,15 @@ impl TestChain {
             royaltyBps: alloy::primitives::Uint::from(500u64),
             parents: parents.to_vec(),
             createAccount: create_account,
+            salt,
         };
-        let nft = self.nft();
-        let id = nft
-            .mint(params.clone())
-            .from(from)
-            .call()
-            .await
-            .expect("mint (call)");
-        self.send(nft.mint(params).from(from)).await;
-        id
+        let receipt = self.send(nft.mint(params).from(from)).await;
+        receipt
+            .logs()
+            .iter()
+            .find_map(|l| MemoryNFT::MemoryMinted::decode_log_data(l.data()).ok())
+            .expect("MemoryMinted in the receipt")
+            .tokenId
     }
 
     /// A certificate for `token` signed by the certifier; returns (cert, signature, digest).
@@ -209,6 +233,8 @@ impl TestChain {
         let info = nft.memoryOf(token).call().await.expect("memoryOf");
         let cert = IMemoryNFT::Certificate {
             checksum: info.checksum,
+            creator: info.creator,
+            certifier: self.certifier.address(),
             testSetChecksum: keccak256(b"test set"),
             epsilonPpm: epsilon_ppm,
             relErrorPpm: 20_000,
@@ -229,8 +255,8 @@ impl TestChain {
         (cert, Bytes::from(sig.as_bytes().to_vec()), digest)
     }
 
-    /// Sends a transaction built by `call` and waits for its receipt.
-    pub async fn send<N, D>(&self, call: alloy::contract::CallBuilder<N, D>)
+    /// Sends a transaction built by `call` and waits for its receipt (which must succeed).
+    pub async fn send<N, D>(&self, call: alloy::contract::CallBuilder<N, D>) -> TransactionReceipt
     where
         N: Provider + Clone,
         D: alloy::contract::CallDecoder,
@@ -244,6 +270,118 @@ impl TestChain {
             .await
             .expect("receipt");
         assert!(receipt.status(), "transaction reverted");
+        receipt
+    }
+
+    /// Unix time of the latest block.
+    pub async fn now(&self) -> u64 {
+        self.provider
+            .get_block_by_number(Default::default())
+            .await
+            .expect("latest block")
+            .expect("a latest block")
+            .header
+            .timestamp
+    }
+
+    /// Lists `token` as `from` for `price` wei for a day; returns the listing id.
+    pub async fn list(&self, from: Address, token: U256, price: u64) -> U256 {
+        let expires = self.now().await + 86_400;
+        let receipt = self
+            .send(
+                self.market()
+                    .list(token, U256::from(price), expires)
+                    .from(from),
+            )
+            .await;
+        receipt
+            .logs()
+            .iter()
+            .find_map(|l| MemoryMarket::Listed::decode_log_data(l.data()).ok())
+            .expect("Listed in the receipt")
+            .listingId
+    }
+
+    /// Makes the token-bound `account` call `to` with `data` (as the bound token's holder
+    /// `holder`).
+    pub async fn execute(&self, holder: Address, account: Address, to: Address, data: Vec<u8>) {
+        let acc = MemoryAccount::new(account, self.provider.clone());
+        self.send(
+            acc.execute(to, U256::ZERO, Bytes::from(data), 0)
+                .from(holder),
+        )
+        .await;
+    }
+
+    /// Installs a minimal ERC-20 at `at` whose `approve(spender, value)` emits the standard
+    /// `Approval(msg.sender, spender, value)` (3 topics) and returns true; it keeps no state.
+    pub async fn install_erc20(&self, at: Address) {
+        let mut code = vec![
+            0x60, 0x24, 0x35, // value = calldataload(36)
+            0x60, 0x00, 0x52, // mstore(0, value)
+            0x60, 0x04, 0x35, // topic 2: spender = calldataload(4)
+            0x33, // topic 1: caller
+            0x7f, // topic 0: PUSH32 Approval(address,address,uint256)
+        ];
+        code.extend_from_slice(MemoryNFT::Approval::SIGNATURE_HASH.as_slice());
+        code.extend_from_slice(&[
+            0x60, 0x20, 0x60, 0x00, 0xa3, // log3(0, 32, ...)
+            0x60, 0x01, 0x60, 0x00, 0x52, // mstore(0, 1)
+            0x60, 0x20, 0x60, 0x00, 0xf3, // return(0, 32)
+        ]);
+        self.set_code(at, code).await;
+    }
+
+    /// Installs at `at` a contract that emits whatever it is told: `LOG3(topic0, topic1,
+    /// topic2)` with the calldata's first three words as topics and the rest as data.
+    pub async fn install_log3_emitter(&self, at: Address) {
+        let code = vec![
+            0x36, 0x60, 0x60, 0x90, 0x03, // size = calldatasize - 96
+            0x80, 0x60, 0x60, 0x60, 0x00, 0x37, // calldatacopy(0, 96, size)
+            0x60, 0x40, 0x35, 0x60, 0x20, 0x35, 0x60, 0x00, 0x35, // topics 2, 1, 0
+            0x83, 0x60, 0x00, 0xa3, // log3(0, size, ...)
+            0x00,
+        ];
+        self.set_code(at, code).await;
+    }
+
+    /// Sends `data` to `to` as `from` (a plain transaction) and waits for its receipt (which
+    /// must succeed).
+    pub async fn send_raw(&self, from: Address, to: Address, data: Vec<u8>) -> TransactionReceipt {
+        let tx = alloy::rpc::types::TransactionRequest::default()
+            .from(from)
+            .to(to)
+            .input(Bytes::from(data).into());
+        let receipt = self
+            .provider
+            .send_transaction(tx)
+            .await
+            .expect("send")
+            .with_timeout(Some(std::time::Duration::from_secs(30)))
+            .get_receipt()
+            .await
+            .expect("receipt");
+        assert!(receipt.status(), "transaction reverted");
+        receipt
+    }
+
+    /// `anvil_setCode`.
+    pub async fn set_code(&self, at: Address, code: Vec<u8>) {
+        let _: serde_json::Value = self
+            .provider
+            .raw_request("anvil_setCode".into(), (at, Bytes::from(code)))
+            .await
+            .expect("anvil_setCode");
+    }
+
+    /// Calldata of ERC-20 `approve(spender, value)` (ERC-721's `approve(to, tokenId)` has the
+    /// same selector and encoding).
+    pub fn approve_erc20(spender: Address, value: U256) -> Vec<u8> {
+        MemoryNFT::approveCall {
+            to: spender,
+            tokenId: value,
+        }
+        .abi_encode()
     }
 
     /// Mines `n` empty blocks.
@@ -295,11 +433,11 @@ impl TestChain {
     }
 
     /// Runs the end-to-end scenario: mints with parents, transfers, account creation,
-    /// certificates anchored and revoked, listing, cancellation, a sale with royalties (one
-    /// credited to the ledger) and a withdrawal. Returns what it did.
+    /// certificates anchored and revoked, listing, cancellation, a sale with royalties (the
+    /// creator's credited to the ledger) and a withdrawal. Returns what it did.
     pub async fn scenario(&self) -> Scenario {
         let a = &self.accounts;
-        let (alice, bob, carol, dave) = (a[2], a[3], a[4], a[5]);
+        let (alice, bob, carol, dave, erin) = (a[2], a[3], a[4], a[5], a[9]);
         let nft = self.nft();
         let market = self.market();
         let t1 = self.mint(alice, 1, &[], true).await;
@@ -324,26 +462,38 @@ impl TestChain {
         self.send(nft.anchorCertificate(t3, c3, s3)).await;
         self.send(nft.revokeCertificate(d3).from(self.accounts[1]))
             .await;
-        // listing, cancel, re-list, sale by dave of token 3? carol owns t3: carol lists t3
+        // carol lists token 3 and cancels, then gives it to erin, who lists it and sells it
         self.send(
             nft.setApprovalForAll(self.deployment.memory_market, true)
                 .from(carol),
         )
         .await;
-        self.send(market.list(t3, U256::from(1_000_000u64)).from(carol))
-            .await;
+        self.list(carol, t3, 1_000_000).await;
         self.send(market.cancel(t3).from(carol)).await;
-        self.send(market.list(t3, U256::from(2_000_000u64)).from(carol))
+        self.send(nft.transferFrom(carol, erin, t3).from(carol))
             .await;
-        // the creator of token 3 (carol) rejects ETH for a moment: her royalty is credited
+        self.send(
+            nft.setApprovalForAll(self.deployment.memory_market, true)
+                .from(erin),
+        )
+        .await;
+        let listing = self.list(erin, t3, 2_000_000).await;
+        // the creator of token 3 (carol) rejects ETH for a moment: her royalty is credited (a
+        // seller with code would make the buy revert: the market checks a contract seller's
+        // owners)
         let reject: Bytes = Bytes::from_static(&[0x60, 0x00, 0x60, 0x00, 0xfd]);
         let _: serde_json::Value = self
             .provider
             .raw_request("anvil_setCode".into(), (carol, reject))
             .await
             .expect("setCode");
-        self.send(market.buy(t3).from(bob).value(U256::from(2_000_000u64)))
-            .await;
+        self.send(
+            market
+                .buy(t3, listing)
+                .from(bob)
+                .value(U256::from(2_000_000u64)),
+        )
+        .await;
         let _: serde_json::Value = self
             .provider
             .raw_request("anvil_setCode".into(), (carol, Bytes::new()))
@@ -353,8 +503,7 @@ impl TestChain {
         // token 2 listed and still open at the end
         self.send(nft.approve(self.deployment.memory_market, t2).from(bob))
             .await;
-        self.send(market.list(t2, U256::from(5_000u64)).from(bob))
-            .await;
+        self.list(bob, t2, 5_000).await;
         Scenario {
             tokens: vec![t1, t2, t3],
             certificate: d2,
@@ -363,6 +512,7 @@ impl TestChain {
             bob,
             carol,
             dave,
+            erin,
         }
     }
 }
@@ -379,4 +529,6 @@ pub struct Scenario {
     pub bob: Address,
     pub carol: Address,
     pub dave: Address,
+    /// Seller of token 3 (carol, its creator, gave it to her).
+    pub erin: Address,
 }

@@ -9,7 +9,7 @@ use super::error::ApiError;
 use super::params::{self, DEFAULT_LIMIT, MAX_LIMIT, Query};
 use super::queries::{
     self, EventList, Filter, LISTING_STATUS, LedgerEntry, Listing, RoyaltyPayment, RoyaltyTotal,
-    Sale,
+    Sale, Withdrawal,
 };
 use super::{Ctx, JsonResult, Page, before, page};
 
@@ -20,6 +20,7 @@ pub(super) struct ListingParams {
     token_id: Option<String>,
     seller: Option<String>,
     status: Option<String>,
+    live: Option<bool>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -40,6 +41,9 @@ pub(super) async fn listings(
     }
     if let Some(cond) = params::choice("status", p.status.as_deref(), &LISTING_STATUS)? {
         filters.push(Filter::Raw(cond));
+    }
+    if let Some(live) = p.live {
+        filters.push(queries::listings_live(live));
     }
     let rows = queries::events(&ctx.pool, list, ctx.chain_id, filters, cursor, limit).await?;
     page(rows, limit, list.scope())
@@ -177,7 +181,10 @@ pub(super) struct LedgerParams {
     cursor: Option<String>,
 }
 
-async fn ledger(ctx: &Ctx, list: EventList, p: LedgerParams) -> JsonResult<Page<LedgerEntry>> {
+async fn ledger<T>(ctx: &Ctx, list: EventList, p: LedgerParams) -> JsonResult<Page<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + queries::Keyed + Send + Unpin,
+{
     let limit = params::limit(p.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let cursor = before(list.scope(), p.cursor.as_deref())?;
     let mut filters = Vec::new();
@@ -198,6 +205,6 @@ pub(super) async fn credits(
 pub(super) async fn withdrawals(
     State(ctx): State<Ctx>,
     Query(p): Query<LedgerParams>,
-) -> JsonResult<Page<LedgerEntry>> {
+) -> JsonResult<Page<Withdrawal>> {
     ledger(&ctx, EventList::Withdrawals, p).await
 }

@@ -108,6 +108,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<Ctx>)> {
         ("/v1/certificates/{digest}", get(certificates::one)),
         ("/v1/accounts", get(accounts::list)),
         ("/v1/accounts/{address}", get(accounts::one)),
+        ("/v1/accounts/{address}/approvals", get(accounts::approvals)),
         ("/v1/listings", get(market::listings)),
         ("/v1/sales", get(market::sales)),
         ("/v1/royalties", get(market::royalties)),

@@ -98,6 +98,8 @@ record! {
         royalty_bps: i32,
         /// Parent token ids, in mint order.
         parents: Vec<String>,
+        /// Transfers since the mint (the contract's `transferCountOf`).
+        transfer_count: i64,
         /// Tier of the active certificate (`bronze` .. `platinum`), if any.
         tier: Option<String>,
         /// Block of the mint.
@@ -120,6 +122,8 @@ record! {
         token_id: String,
         /// Signer (holds the certifier role).
         certifier: String,
+        /// The creator the certificate names (the token's creator).
+        creator: String,
         /// Artifact checksum (equals the token's).
         checksum: String,
         /// Test set checksum.
@@ -166,14 +170,22 @@ record! {
     Listing {
         /// Listed token.
         token_id: String,
+        /// The listing's id (what `buy` takes), decimal.
+        listing_id: String,
         /// Seller.
         seller: String,
         /// Price in wei (decimal).
         price: String,
+        /// Last unix time at which the listing can be bought.
+        expires_at: U64,
+        /// The token's transfer count at listing; any transfer since kills the listing.
+        transfer_count: i64,
         /// The token-bound account's `state()` the listing commits to (decimal).
         account_state: String,
         /// `open`, `cancelled`, `sold` or `replaced`.
         status: String,
+        /// Open, not expired at the latest indexed block's time, and no transfer since.
+        live: bool,
         /// Block of the Listed event.
         block_number: i64,
         /// Log index of the Listed event.
@@ -250,6 +262,9 @@ record! {
         buyer: String,
         /// Price in wei (decimal).
         price: String,
+        /// The listing bought (decimal): the token's open listing that the sale closed (the event
+        /// names none); null if the indexer saw no open listing.
+        listing_id: Option<String>,
         /// Block.
         block_number: i64,
         /// Log index.
@@ -300,7 +315,60 @@ record! {
 }
 
 record! {
-    /// A pull-payment ledger entry (credit or withdrawal).
+    /// A withdrawal from the pull-payment ledger.
+    Withdrawal {
+        /// Ledger account.
+        account: String,
+        /// Where the ETH went (the account itself, or the `withdrawTo` address).
+        to: String,
+        /// Amount in wei (decimal).
+        amount: String,
+        /// Block.
+        block_number: i64,
+        /// Log index.
+        log_index: i32,
+        /// Transaction.
+        tx_hash: String,
+        /// Unix time of the block.
+        timestamp: Option<i64>,
+    }
+}
+
+record! {
+    /// An approval granted by a token-bound account (ERC-20 `Approval`, ERC-721 `Approval` or
+    /// `ApprovalForAll`, from any contract).
+    AccountApproval {
+        /// The contract that emitted it.
+        token_contract: String,
+        /// The approving token-bound account.
+        owner: String,
+        /// `erc20`, `erc721` or `operator` (`ApprovalForAll`).
+        kind: String,
+        /// The spender, approved address or operator.
+        spender: String,
+        /// The ERC-20 allowance set (decimal); null for the other kinds.
+        amount: Option<String>,
+        /// The ERC-721 token approved (decimal); null for the other kinds.
+        token_id: Option<String>,
+        /// Whether the event grants something (allowance > 0, an approved address, an operator).
+        approved: bool,
+        /// Still in force as far as events tell: the latest event of its key, and it grants.
+        /// An upper bound: ERC-20 `transferFrom` lowers allowances and ERC-721 transfers clear
+        /// approvals without an event; read `allowance`/`getApproved` on chain before relying.
+        live: bool,
+        /// Block.
+        block_number: i64,
+        /// Log index.
+        log_index: i32,
+        /// Transaction.
+        tx_hash: String,
+        /// Unix time of the block.
+        timestamp: Option<i64>,
+    }
+}
+
+record! {
+    /// A pull-payment ledger credit.
     LedgerEntry {
         /// Ledger account.
         account: String,
@@ -389,6 +457,9 @@ record! {
     }
 }
 
+/// Most approvals of the token-bound account shown in a memory's detail.
+pub const DETAIL_APPROVALS: i64 = 100;
+
 /// A memory with its token-bound account, active certificate and open listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MemoryDetail {
@@ -396,6 +467,11 @@ pub struct MemoryDetail {
     pub memory: Memory,
     /// Creation record of its token-bound account, once created.
     pub account: Option<Account>,
+    /// The live approvals granted by that account, newest first (at most
+    /// [`DETAIL_APPROVALS`]).
+    pub account_approvals: Vec<AccountApproval>,
+    /// Whether the account has more live approvals than shown.
+    pub account_approvals_truncated: bool,
     /// Its active certificate: the most recent one neither revoked nor expired.
     pub certificate: Option<Certificate>,
     /// Its open listing.
@@ -439,7 +515,9 @@ keyed_by_event!(
     Transfer,
     Sale,
     RoyaltyPayment,
-    LedgerEntry
+    LedgerEntry,
+    Withdrawal,
+    AccountApproval
 );
 
 // ------------------------------------------------------------------------------------------
@@ -462,7 +540,7 @@ fn memory_cols(tier_level: &str) -> String {
          '0x' || encode(m.checksum, 'hex') AS checksum, \
          (ARRAY['w_matrix', 'kv_cache', 'other'])[m.kind + 1] AS kind, \
          m.source_model, m.target_model, m.version, m.uri, m.royalty_bps, \
-         m.parents::text[] AS parents, \
+         m.parents::text[] AS parents, m.transfer_count, \
          (ARRAY['bronze', 'silver', 'gold', 'platinum'])[{tier_level}] AS tier, {}",
         meta_cols("m", "")
     )
@@ -472,6 +550,7 @@ fn cert_cols(a: &str, p: &str) -> String {
     format!(
         "'0x' || encode({a}.digest, 'hex') AS {p}digest, {a}.token_id::text AS {p}token_id, \
          '0x' || encode({a}.certifier, 'hex') AS {p}certifier, \
+         '0x' || encode({a}.creator, 'hex') AS {p}creator, \
          '0x' || encode({a}.checksum, 'hex') AS {p}checksum, \
          '0x' || encode({a}.test_set_checksum, 'hex') AS {p}test_set_checksum, \
          {a}.epsilon_ppm AS {p}epsilon_ppm, {a}.rel_error_ppm AS {p}rel_error_ppm, \
@@ -487,14 +566,72 @@ fn cert_cols(a: &str, p: &str) -> String {
     )
 }
 
-fn listing_cols(a: &str, p: &str) -> String {
+/// Whether the listing `a` is live: open, not expired at the checkpoint block's time (chain
+/// state `s`, the contract's `block.timestamp <= expiresAt`), and its token (memory `m`) not
+/// transferred since (the contract's transfer count check).
+fn listing_live(a: &str, m: &str, s: &str) -> String {
     format!(
-        "{a}.token_id::text AS {p}token_id, '0x' || encode({a}.seller, 'hex') AS {p}seller, \
-         {a}.price::text AS {p}price, {a}.account_state::text AS {p}account_state, {a}.status AS {p}status, {}, \
+        "coalesce({a}.status = 'open' AND {a}.expires_at >= {s}.indexed_timestamp \
+         AND {a}.transfer_count = {m}.transfer_count, false)"
+    )
+}
+
+/// Listing columns; `m` is the token's memory row and `s` the chain state (LEFT JOINed).
+fn listing_cols(a: &str, p: &str, m: &str, s: &str) -> String {
+    format!(
+        "{a}.token_id::text AS {p}token_id, {a}.listing_id::text AS {p}listing_id, \
+         '0x' || encode({a}.seller, 'hex') AS {p}seller, {a}.price::text AS {p}price, \
+         {a}.expires_at::text AS {p}expires_at, {a}.transfer_count AS {p}transfer_count, \
+         {a}.account_state::text AS {p}account_state, {a}.status AS {p}status, {} AS {p}live, {}, \
          {a}.closed_block AS {p}closed_block, '0x' || encode({a}.closed_tx_hash, 'hex') AS {p}closed_tx_hash",
+        listing_live(a, m, s),
         meta_cols(a, p)
     )
 }
+
+/// Whether the approval row `x` is live: it grants, no later row of its key exists (ERC-20 and
+/// operator: token contract, owner, kind, spender; ERC-721: token contract and token id), and,
+/// for a token of our own contract, whose transfers are indexed, no transfer came after it
+/// (an ERC-721 transfer clears the approval without an event).
+const APPROVAL_LIVE: &str = "(x.approved \
+     AND NOT EXISTS (SELECT 1 FROM account_approvals y WHERE x.kind <> 'erc721' \
+       AND y.chain_id = x.chain_id AND y.token_contract = x.token_contract AND y.owner = x.owner \
+       AND y.spender = x.spender AND y.kind = x.kind \
+       AND (y.block_number, y.log_index) > (x.block_number, x.log_index)) \
+     AND NOT EXISTS (SELECT 1 FROM account_approvals y WHERE x.kind = 'erc721' \
+       AND y.chain_id = x.chain_id AND y.token_contract = x.token_contract AND y.kind = 'erc721' \
+       AND y.token_id = x.token_id AND (y.block_number, y.log_index) > (x.block_number, x.log_index)) \
+     AND NOT EXISTS (SELECT 1 FROM transfers t JOIN chain_state s ON s.chain_id = t.chain_id \
+       WHERE x.kind = 'erc721' AND s.nft_address = x.token_contract AND t.chain_id = x.chain_id \
+       AND t.token_id = x.token_id AND (t.block_number, t.log_index) > (x.block_number, x.log_index)))";
+
+/// The `live=` filter of approvals (alias `x`).
+pub fn approvals_live(live: bool) -> Filter {
+    static NOT_LIVE: LazyLock<String> = LazyLock::new(|| format!("NOT {APPROVAL_LIVE}"));
+    Filter::Raw(if live {
+        APPROVAL_LIVE
+    } else {
+        NOT_LIVE.as_str()
+    })
+}
+
+/// The `live=` filter of listings (alias `x`, with its memory `lm` and the chain state `cs`).
+pub fn listings_live(live: bool) -> Filter {
+    static LIVE: LazyLock<String> = LazyLock::new(|| listing_live("x", "lm", "cs"));
+    static NOT_LIVE: LazyLock<String> = LazyLock::new(|| format!("NOT {}", LIVE.as_str()));
+    Filter::Raw(if live {
+        LIVE.as_str()
+    } else {
+        NOT_LIVE.as_str()
+    })
+}
+
+/// Kinds of approvals (alias `x`).
+pub const APPROVAL_KINDS: [(&str, &str); 3] = [
+    ("erc20", "x.kind = 'erc20'"),
+    ("erc721", "x.kind = 'erc721'"),
+    ("operator", "x.kind = 'operator'"),
+];
 
 /// Account columns; `m` must be the bound token's memory row (LEFT JOINed).
 fn account_cols(a: &str, p: &str) -> String {
@@ -520,6 +657,7 @@ fn active_cert(alias: &str) -> String {
 static MEMORY_DETAIL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {}, {}, {}, {} FROM memories m {} \
+         LEFT JOIN chain_state cs ON cs.chain_id = m.chain_id \
          LEFT JOIN LATERAL (SELECT * FROM listings l WHERE l.chain_id = m.chain_id AND l.token_id = m.token_id \
            AND l.status = 'open' LIMIT 1) l ON true \
          LEFT JOIN LATERAL (SELECT * FROM accounts a WHERE a.chain_id = m.chain_id AND a.token_id = m.token_id \
@@ -527,7 +665,7 @@ static MEMORY_DETAIL: LazyLock<String> = LazyLock::new(|| {
          WHERE m.chain_id = $1 AND m.token_id = $2::numeric",
         memory_cols("ac.level"),
         cert_cols("ac", "c_"),
-        listing_cols("l", "l_"),
+        listing_cols("l", "l_", "m", "cs"),
         account_cols("a", "a_"),
         active_cert("ac"),
     )
@@ -661,13 +799,20 @@ pub enum EventList {
     Credits,
     /// Pull-payment withdrawals.
     Withdrawals,
+    /// Approvals granted by token-bound accounts.
+    Approvals,
 }
 
-static SELECTS: LazyLock<[String; 8]> = LazyLock::new(|| {
+static SELECTS: LazyLock<[String; 9]> = LazyLock::new(|| {
     let meta = meta_cols("x", "");
     [
         format!("SELECT {} FROM certificates x", cert_cols("x", "")),
-        format!("SELECT {} FROM listings x", listing_cols("x", "")),
+        format!(
+            "SELECT {} FROM listings x \
+             LEFT JOIN memories lm ON lm.chain_id = x.chain_id AND lm.token_id = x.token_id \
+             LEFT JOIN chain_state cs ON cs.chain_id = x.chain_id",
+            listing_cols("x", "", "lm", "cs")
+        ),
         format!(
             "SELECT {} FROM accounts x LEFT JOIN memories m ON m.chain_id = x.chain_id AND m.token_id = x.token_id",
             account_cols("x", "")
@@ -678,7 +823,8 @@ static SELECTS: LazyLock<[String; 8]> = LazyLock::new(|| {
         ),
         format!(
             "SELECT x.token_id::text AS token_id, '0x' || encode(x.seller, 'hex') AS seller, \
-             '0x' || encode(x.buyer, 'hex') AS buyer, x.price::text AS price, {meta} FROM sales x"
+             '0x' || encode(x.buyer, 'hex') AS buyer, x.price::text AS price, \
+             x.listing_id::text AS listing_id, {meta} FROM sales x"
         ),
         format!(
             "SELECT x.sale_token_id::text AS sale_token_id, x.beneficiary_token_id::text AS beneficiary_token_id, \
@@ -689,7 +835,14 @@ static SELECTS: LazyLock<[String; 8]> = LazyLock::new(|| {
             "SELECT '0x' || encode(x.account, 'hex') AS account, x.amount::text AS amount, {meta} FROM credits x"
         ),
         format!(
-            "SELECT '0x' || encode(x.account, 'hex') AS account, x.amount::text AS amount, {meta} FROM withdrawals x"
+            "SELECT '0x' || encode(x.account, 'hex') AS account, '0x' || encode(x.to_address, 'hex') AS \"to\", \
+             x.amount::text AS amount, {meta} FROM withdrawals x"
+        ),
+        format!(
+            "SELECT '0x' || encode(x.token_contract, 'hex') AS token_contract, \
+             '0x' || encode(x.owner, 'hex') AS owner, x.kind, '0x' || encode(x.spender, 'hex') AS spender, \
+             x.amount::text AS amount, x.token_id::text AS token_id, x.approved, {APPROVAL_LIVE} AS live, \
+             {meta} FROM account_approvals x"
         ),
     ]
 });
@@ -706,6 +859,7 @@ impl EventList {
             Self::Royalties => "royalties",
             Self::Credits => "credits",
             Self::Withdrawals => "withdrawals",
+            Self::Approvals => "approvals",
         }
     }
 
@@ -788,15 +942,37 @@ pub async fn memory_detail(
         .bind(token_id)
         .fetch_optional(pool)
         .await?;
-    row.map(|row| {
-        Ok(MemoryDetail {
-            memory: Memory::from_row(&row)?,
-            account: Account::from_prefixed(&row, "a_")?,
-            certificate: Certificate::from_prefixed(&row, "c_")?,
-            listing: Listing::from_prefixed(&row, "l_")?,
-        })
-    })
-    .transpose()
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let memory = Memory::from_row(&row)?;
+    let mut account_approvals = Vec::new();
+    if let Some(account) = memory.account.as_deref() {
+        let owner = account
+            .strip_prefix("0x")
+            .and_then(|h| hex::decode(h).ok())
+            .ok_or_else(|| sqlx::Error::Decode(format!("account {account}").into()))?;
+        account_approvals = events(
+            pool,
+            EventList::Approvals,
+            chain_id,
+            vec![Filter::Bytes("x.owner", owner), Filter::Raw(APPROVAL_LIVE)],
+            None,
+            DETAIL_APPROVALS,
+        )
+        .await?;
+    }
+    let cap = usize::try_from(DETAIL_APPROVALS).unwrap_or(usize::MAX);
+    let account_approvals_truncated = account_approvals.len() > cap;
+    account_approvals.truncate(cap);
+    Ok(Some(MemoryDetail {
+        account: Account::from_prefixed(&row, "a_")?,
+        account_approvals,
+        account_approvals_truncated,
+        certificate: Certificate::from_prefixed(&row, "c_")?,
+        listing: Listing::from_prefixed(&row, "l_")?,
+        memory,
+    }))
 }
 
 /// Whether the memory exists.

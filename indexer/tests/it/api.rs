@@ -11,7 +11,7 @@ use axum::http::{Request, StatusCode};
 use memory_indexer::AppState;
 use memory_indexer::api;
 use memory_indexer::db::{self, Batch};
-use memory_indexer::events::{Certificate, Event, Meta};
+use memory_indexer::events::{Approval, Certificate, Event, Grant, Meta};
 
 use crate::fixtures::{batch_of, hash, header, meta, tx};
 use memory_indexer::metrics::Metrics;
@@ -28,7 +28,10 @@ pub(crate) const ACC1: Address = address!("00000000000000000000000000000000000ac
 pub(crate) const ACC2: Address = address!("00000000000000000000000000000000000acc02");
 pub(crate) const ACC2B: Address = address!("00000000000000000000000000000000000acc99");
 const IMPL: Address = address!("0000000000000000000000000000000000001111");
-const NFT: Address = address!("0000000000000000000000000000000000002222");
+pub(crate) const NFT: Address = address!("0000000000000000000000000000000000002222");
+/// Other token contracts the account of token 1 approves spenders on.
+pub(crate) const E20: Address = address!("00000000000000000000000000000000000e2c20");
+pub(crate) const E721: Address = address!("00000000000000000000000000000000000e2721");
 const MARKET: Address = address!("0000000000000000000000000000000000003333");
 const LLAMA: &str = "llama-3-8b";
 const MISTRAL: &str = "mistral-7b";
@@ -96,6 +99,8 @@ fn cert(id: u64, digest: u64, level: u8, epsilon_ppm: u32, expires_at: u64) -> E
         certifier: CAROL,
         cert: Box::new(Certificate {
             checksum: hash(5000 + id),
+            creator: if id >= 3 { BOB } else { ALICE },
+            certifier: CAROL,
             test_set_checksum: hash(6000),
             epsilon_ppm,
             rel_error_ppm: epsilon_ppm / 2,
@@ -110,6 +115,45 @@ fn cert(id: u64, digest: u64, level: u8, epsilon_ppm: u32, expires_at: u64) -> E
     }
 }
 
+fn listed(id: u64, listing: u64, seller: Address, price: u64, state: u64) -> Event {
+    Event::Listed {
+        token_id: U256::from(id),
+        listing_id: U256::from(listing),
+        seller,
+        price: U256::from(price),
+        expires_at: FAR,
+        transfer_count: 0,
+        account_state: U256::from(state),
+    }
+}
+
+/// An approval by the account of token 1.
+fn approval(token: Address, grant: Grant) -> Event {
+    Event::Approval(Approval {
+        token,
+        owner: ACC1,
+        grant,
+    })
+}
+
+fn erc20(spender: Address, amount: u64) -> Grant {
+    Grant::Erc20 {
+        spender,
+        amount: U256::from(amount),
+    }
+}
+
+fn erc721(approved: Address, token_id: u64) -> Grant {
+    Grant::Erc721 {
+        approved,
+        token_id: U256::from(token_id),
+    }
+}
+
+fn operator(operator: Address, approved: bool) -> Grant {
+    Grant::Operator { operator, approved }
+}
+
 /// Digests of the scenario's certificates.
 pub(crate) const D1: u64 = 71;
 pub(crate) const D2: u64 = 72;
@@ -117,6 +161,9 @@ pub(crate) const D2_EXPIRED: u64 = 73;
 pub(crate) const D4: u64 = 74;
 
 /// The scenario, per block. Provenance: 2 <- 1; 3 <- {1, 2}; 4 <- 3; MAX has no parent.
+/// Approvals of token 1's account (each block's last events); live at the end: the ERC-20
+/// allowance of CAROL (2:9), the ERC-721 approval of token 3 to DAVE (3:5) and the operator
+/// CAROL on the NFT (4:7).
 fn block_events(block: u64) -> Vec<Event> {
     let pair = (LLAMA, MISTRAL);
     match block {
@@ -137,28 +184,27 @@ fn block_events(block: u64) -> Vec<Event> {
             v.push(cert(2, D2, 3, 30_000, FAR));
             v.push(cert(4, D4, 4, 5_000, FAR));
             v.push(cert(2, D2_EXPIRED, 4, 1_000, 1_000));
+            // 2:8 replaced by 5:6 (allowance 0); 2:9 stays
+            v.push(approval(E20, erc20(BOB, 100)));
+            v.push(approval(E20, erc20(CAROL, 7)));
             v
         }
         3 => vec![
-            Event::Listed {
-                token_id: U256::from(2),
-                seller: ALICE,
-                price: U256::from(1000),
-                account_state: U256::from(7),
-            },
-            Event::Listed {
-                token_id: U256::from(1),
-                seller: ALICE,
-                price: U256::from(500),
-                account_state: U256::ZERO,
-            },
+            listed(2, 1, ALICE, 1000, 7),
+            listed(1, 2, ALICE, 500, 0),
             account(2, ACC2, B256::ZERO),
             account(2, ACC2B, hash(1)),
+            // cleared by the transfer of token 2 in block 4 (no event, but the NFT is indexed)
+            approval(NFT, erc721(CAROL, 2)),
+            approval(NFT, erc721(DAVE, 3)),
+            // cleared by the approval of the zero address in block 5
+            approval(E721, erc721(DAVE, 9)),
         ],
         4 => vec![
             Event::ListingCancelled {
                 token_id: U256::from(1),
-                seller: ALICE,
+                listing_id: U256::from(2),
+                holder: ALICE,
             },
             Event::Sold {
                 token_id: U256::from(2),
@@ -194,11 +240,14 @@ fn block_events(block: u64) -> Vec<Event> {
                 digest: hash(D4),
                 certifier: CAROL,
             },
+            approval(NFT, operator(CAROL, true)),
+            approval(E721, operator(BOB, true)),
         ],
         5 => {
             let mut v = vec![
                 Event::Withdrawn {
                     account: ACC1,
+                    to: CAROL,
                     amount: U256::from(20),
                 },
                 Event::Transfer {
@@ -206,14 +255,12 @@ fn block_events(block: u64) -> Vec<Event> {
                     to: DAVE,
                     token_id: U256::from(1),
                 },
-                Event::Listed {
-                    token_id: U256::from(4),
-                    seller: BOB,
-                    price: U256::from(2000),
-                    account_state: U256::from(1),
-                },
+                listed(4, 3, BOB, 2000, 1),
             ];
             v.extend(minted(U256::MAX, DAVE, 2, ("a", "b"), &[]));
+            v.push(approval(E721, operator(BOB, false)));
+            v.push(approval(E20, erc20(BOB, 0)));
+            v.push(approval(E721, erc721(Address::ZERO, 9)));
             v
         }
         _ => vec![],
@@ -398,15 +445,21 @@ async fn memory_detail_field_by_field(pool: PgPool) {
     assert_eq!(
         *c,
         json!({
-            "digest": h(D2), "token_id": "2", "certifier": a(CAROL), "checksum": h(5002), "test_set_checksum": h(6000),
+            "digest": h(D2), "token_id": "2", "certifier": a(CAROL), "creator": a(ALICE), "checksum": h(5002), "test_set_checksum": h(6000),
             "epsilon_ppm": 30_000, "rel_error_ppm": 15_000, "cosine_ppm": -5, "euclidean_ppm": u64::MAX,
             "test_samples": 64, "level": 3, "tier": "gold", "issued_at": 1_700_000_000u64, "expires_at": u64::MAX,
             "nonce": MAX, "status": "valid", "revoked_block": null, "revoked_tx_hash": null,
             "block_number": 2, "log_index": 5, "tx_hash": h(tx(2, 5)), "timestamp": 1_700_000_002,
         })
     );
-    // sold in block 4: no open listing
+    // sold in block 4: no open listing; transferred once (the sale)
     assert_eq!(d["listing"], Value::Null);
+    assert_eq!(d["memory"]["transfer_count"], 1);
+    // no approvals from its account
+    assert_eq!(
+        (&d["account_approvals"], &d["account_approvals_truncated"]),
+        (&json!([]), &json!(false))
+    );
 
     // token 4: open listing, revoked certificate (none active), no account
     let d = ok(&app, "/v1/memories/4").await;
@@ -422,11 +475,13 @@ async fn memory_detail_field_by_field(pool: PgPool) {
     assert_eq!(
         d["listing"],
         json!({
-            "token_id": "4", "seller": a(BOB), "price": "2000", "account_state": "1", "status": "open",
+            "token_id": "4", "listing_id": "3", "seller": a(BOB), "price": "2000", "expires_at": FAR,
+            "transfer_count": 0, "account_state": "1", "status": "open", "live": true,
             "block_number": 5, "log_index": 2, "tx_hash": h(tx(5, 2)), "timestamp": 1_700_000_005,
             "closed_block": null, "closed_tx_hash": null,
         })
     );
+    assert_eq!(d["account_approvals"], json!([]));
     // the largest token id round-trips; leading zeros are accepted
     let d = ok(&app, &format!("/v1/memories/{MAX}")).await;
     assert_fields(
@@ -440,7 +495,31 @@ async fn memory_detail_field_by_field(pool: PgPool) {
         &memory_json("1", ALICE, DAVE, Some(ACC1), "w_matrix", (LLAMA, MISTRAL)),
     );
     assert_eq!(d["memory"]["tier"], "silver");
+    assert_eq!(d["memory"]["transfer_count"], 1);
     assert_eq!(d["certificate"]["digest"], h(D1));
+    // the live approvals of its account, newest first (see `block_events`)
+    let approval = |token: Address,
+                    kind: &str,
+                    spender: Address,
+                    amount: Option<&str>,
+                    token_id: Option<&str>,
+                    b: u64,
+                    l: u64| {
+        json!({
+            "token_contract": a(token), "owner": a(ACC1), "kind": kind, "spender": a(spender),
+            "amount": amount, "token_id": token_id, "approved": true, "live": true,
+            "block_number": b, "log_index": l, "tx_hash": h(tx(b, l)), "timestamp": 1_700_000_000 + b,
+        })
+    };
+    assert_eq!(
+        d["account_approvals"],
+        json!([
+            approval(NFT, "operator", CAROL, None, None, 4, 7),
+            approval(NFT, "erc721", DAVE, None, Some("3"), 3, 5),
+            approval(E20, "erc20", CAROL, Some("7"), None, 2, 9),
+        ])
+    );
+    assert_eq!(d["account_approvals_truncated"], false);
     assert_eq!(
         d["listing"],
         Value::Null,
@@ -777,6 +856,21 @@ async fn market_endpoints(pool: PgPool) {
         ["4"]
     );
     assert_eq!(
+        ids(&ok(&app, "/v1/listings?live=true").await, "token_id"),
+        ["4"]
+    );
+    assert_eq!(
+        ids(&ok(&app, "/v1/listings?live=false").await, "token_id"),
+        ["1", "2"]
+    );
+    let live: Vec<&Value> = l["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| &i["live"])
+        .collect();
+    assert_eq!(live, [&json!(true), &json!(false), &json!(false)]);
+    assert_eq!(
         ids(
             &ok(&app, &format!("/v1/listings?seller={}", a(ALICE))).await,
             "token_id"
@@ -799,7 +893,7 @@ async fn market_endpoints(pool: PgPool) {
     assert_eq!(
         s,
         json!({"items": [{
-            "token_id": "2", "seller": a(ALICE), "buyer": a(BOB), "price": "1000",
+            "token_id": "2", "seller": a(ALICE), "buyer": a(BOB), "price": "1000", "listing_id": "1",
             "block_number": 4, "log_index": 1, "tx_hash": h(tx(4, 1)), "timestamp": 1_700_000_004,
         }], "next_cursor": null})
     );
@@ -867,9 +961,11 @@ async fn market_endpoints(pool: PgPool) {
         ok(&app, "/v1/credits").await["items"],
         json!([entry("20", 4, 4)])
     );
+    let mut withdrawal = entry("20", 5, 0);
+    withdrawal["to"] = json!(a(CAROL));
     assert_eq!(
         ok(&app, &format!("/v1/withdrawals?account={}", a(ACC1))).await["items"],
-        json!([entry("20", 5, 0)])
+        json!([withdrawal])
     );
     assert_eq!(
         ok(&app, &format!("/v1/withdrawals?account={}", a(ALICE))).await["items"],

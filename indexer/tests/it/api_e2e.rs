@@ -94,7 +94,7 @@ async fn the_api_answers_the_scenario_field_by_field(pool: PgPool) {
     assert_eq!(d2["memory"]["tier"], "gold");
     let c = &d2["certificate"];
     let cert_fields = json!({
-        "digest": b32(s.certificate), "token_id": "2", "certifier": a(chain.accounts[1]),
+        "digest": b32(s.certificate), "token_id": "2", "certifier": a(chain.accounts[1]), "creator": a(s.bob),
         "checksum": b32(keccak256(2u64.to_be_bytes())), "test_set_checksum": b32(keccak256(b"test set")),
         "epsilon_ppm": 12_345, "rel_error_ppm": 20_000, "cosine_ppm": 990_000, "euclidean_ppm": 1_234,
         "test_samples": 128, "level": 3, "tier": "gold", "issued_at": 1, "expires_at": u64::MAX, "nonce": "1",
@@ -105,9 +105,27 @@ async fn the_api_answers_the_scenario_field_by_field(pool: PgPool) {
     }
     let l = &d2["listing"];
     assert_eq!(
-        (&l["seller"], &l["price"], &l["status"]),
-        (&json!(a(s.bob)), &json!("5000"), &json!("open"))
+        (
+            &l["seller"],
+            &l["price"],
+            &l["status"],
+            &l["listing_id"],
+            &l["live"]
+        ),
+        (
+            &json!(a(s.bob)),
+            &json!("5000"),
+            &json!("open"),
+            &json!("3"),
+            &json!(true)
+        )
     );
+    // listed for a day from the block before the listing's
+    let left = l["expires_at"]
+        .as_i64()
+        .zip(l["timestamp"].as_i64())
+        .map(|(e, t)| e - t);
+    assert!(left.is_some_and(|s| s > 80_000 && s <= 86_400), "{l}");
     assert_eq!(d2["account"]["account"], a(acc2));
     assert_eq!(
         (&d2["account"]["primary"], &d2["account"]["owner"]),
@@ -169,15 +187,24 @@ async fn the_api_answers_the_scenario_field_by_field(pool: PgPool) {
 
     // the market: listings of token 3 (newest first), the sale, royalties, the ledger
     let l3 = items(&ok(&app, "/v1/listings?token_id=3").await);
-    let l3: Vec<(Value, Value)> = l3
+    let l3: Vec<Value> = l3
         .iter()
-        .map(|l| (l["price"].clone(), l["status"].clone()))
+        .map(|l| {
+            json!([
+                l["price"],
+                l["status"],
+                l["seller"],
+                l["listing_id"],
+                l["transfer_count"],
+                l["live"]
+            ])
+        })
         .collect();
     assert_eq!(
         l3,
         [
-            (json!("2000000"), json!("sold")),
-            (json!("1000000"), json!("cancelled"))
+            json!(["2000000", "sold", a(s.erin), "2", 1, false]),
+            json!(["1000000", "cancelled", a(s.carol), "1", 0, false])
         ]
     );
     let sales = items(&ok(&app, "/v1/sales").await);
@@ -192,11 +219,12 @@ async fn the_api_answers_the_scenario_field_by_field(pool: PgPool) {
         ),
         (
             &json!("3"),
-            &json!(a(s.carol)),
+            &json!(a(s.erin)),
             &json!(a(s.bob)),
             &json!("2000000")
         )
     );
+    assert_eq!(sale["listing_id"], "2");
     let mut pays = items(&ok(&app, "/v1/royalties?sale_token_id=3&limit=100").await);
     pays.reverse();
     assert!(pays.len() >= 2, "{pays:?}");
@@ -252,6 +280,7 @@ async fn the_api_answers_the_scenario_field_by_field(pool: PgPool) {
         credits.iter().sum::<u128>().to_string(),
         "carol withdrew all her credits"
     );
+    assert_eq!(withdrawn[0]["to"], a(s.carol), "to herself");
 
     // accounts, best, status, stats, metrics
     let acc = ok(&app, &format!("/v1/accounts/{}", a(acc1))).await;
@@ -285,7 +314,7 @@ async fn the_api_answers_the_scenario_field_by_field(pool: PgPool) {
             &stats["transfers"],
             &stats["revoked_certificates"]
         ),
-        (&json!(3), &json!(1), &json!(5), &json!(1))
+        (&json!(3), &json!(1), &json!(6), &json!(1))
     );
     let (_, text) = get(&app, "/metrics").await;
     assert!(

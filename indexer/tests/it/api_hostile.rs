@@ -126,6 +126,13 @@ fn bad_values(param: &Value) -> Vec<String> {
         (Some("string"), Some("^0x[0-9a-f]{40}$")) => bad_addresses(),
         (Some("string"), Some("^0x[0-9a-f]{64}$")) => bad_bytes32(),
         (Some("string"), Some("^[0-9]{1,78}$")) => bad_ids(),
+        (Some("boolean"), _) => vec![
+            "yes".into(),
+            "1".into(),
+            "TRUE".into(),
+            "".into(),
+            "truex".into(),
+        ],
         (Some("integer"), _) => bad_integers(
             s["minimum"].as_i64().unwrap_or(0),
             s["maximum"].as_i64().unwrap_or(0),
@@ -293,6 +300,8 @@ async fn unknown_resources_are_404(pool: PgPool) {
         "/v1/memories/12345/provenance".to_owned(),
         format!("/v1/certificates/{}", h(999)),
         format!("/v1/accounts/{}", a(crate::api::ALICE)),
+        format!("/v1/accounts/{}/approvals", a(crate::api::ALICE)),
+        format!("/v1/accounts/{}/approvals?live=true", a(crate::api::ALICE)),
         "/v1/best?source_model=nope&target_model=mistral-7b".to_owned(),
     ] {
         expect(&app, "GET", &u, StatusCode::NOT_FOUND, "not_found").await;

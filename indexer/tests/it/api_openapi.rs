@@ -275,7 +275,7 @@ fn the_checker_rejects_drift() {
     let mut m: Value = serde_json::json!({
         "token_id": "1", "creator": format!("0x{}", "ab".repeat(20)), "owner": format!("0x{}", "ab".repeat(20)),
         "account": null, "checksum": format!("0x{}", "cd".repeat(32)), "kind": "w_matrix", "source_model": "a",
-        "target_model": "b", "version": "1.0.0", "uri": "", "royalty_bps": 1, "parents": [], "tier": null,
+        "target_model": "b", "version": "1.0.0", "uri": "", "royalty_bps": 1, "parents": [], "transfer_count": 0, "tier": null,
         "block_number": 1, "log_index": 0, "tx_hash": format!("0x{}", "cd".repeat(32)), "timestamp": null,
     });
     assert_eq!(conforms(memory, &m, "m"), Ok(()));

@@ -4,7 +4,9 @@
 mod api;
 mod api_e2e;
 mod api_hostile;
+mod api_liveness;
 mod api_openapi;
+mod approvals;
 mod chain;
 mod cli;
 mod crash;
