@@ -168,6 +168,8 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
         Listing memory l = _listings[tokenId];
         // forge-lint: disable-next-line(block-timestamp)
         if (l.listingId == 0 || block.timestamp > l.expiresAt) return false;
+        // A counter only the NFT's transfers move; equality is the rule (any transfer kills the listing).
+        // slither-disable-next-line incorrect-equality
         return nft.transferCountOf(tokenId) == l.transferCount;
     }
 
@@ -250,12 +252,15 @@ contract MemoryMarket is IMemoryMarket, ReentrancyGuardTransient {
     function _ownersOf(address start) private view returns (address root, bool locked) {
         root = start;
         for (uint256 depth; depth < MAX_OWNERSHIP_DEPTH; ++depth) {
+            // Whether `root` has code at all, not a balance an attacker can nudge.
+            // slither-disable-next-line incorrect-equality
             if (root.code.length == 0) return (root, locked);
             // Contract sellers only: the seller chose to be a contract and its owners answer views.
             // slither-disable-next-line calls-loop
             (bool ok, bytes memory ret) = root.staticcall(abi.encodeCall(IERC6551Account.token, ()));
             if (!ok || ret.length < 0x60) return (root, locked);
             (uint256 chainId, address tokenContract, uint256 tokenId) = abi.decode(ret, (uint256, address, uint256));
+            // slither-disable-next-line incorrect-equality
             if (chainId != block.chainid || tokenContract.code.length == 0) return (root, locked);
             if (tokenContract == address(nft) && isListingLive(tokenId)) locked = true;
             // slither-disable-next-line calls-loop

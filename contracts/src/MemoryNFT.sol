@@ -174,6 +174,8 @@ contract MemoryNFT is IMemoryNFT, IERC2981, ERC721, EIP712, Ownable2Step {
     /// @dev Consumes a commitment made in an earlier block and within the window.
     function _reveal(bytes32 commitment) private {
         uint256 c = _commitments[commitment];
+        // Zero is "no commitment": a stored one always holds a non-zero block number.
+        // slither-disable-next-line incorrect-equality
         if (c == 0) revert UnknownCommitment(commitment);
         // The low 64 bits hold the block number (see `commitMint`).
         // forge-lint: disable-next-line(unsafe-typecast)
