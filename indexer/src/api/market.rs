@@ -1,11 +1,9 @@
 //! `/v1/listings`, `/v1/sales`, `/v1/royalties...`, `/v1/credits`, `/v1/withdrawals`.
 
-use alloy::primitives::U256;
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
 use super::params::{self, DEFAULT_LIMIT, MAX_LIMIT, Query};
 use super::queries::{
     self, EventList, Filter, LISTING_STATUS, LedgerEntry, Listing, RoyaltyPayment, RoyaltyTotal,
@@ -115,7 +113,7 @@ pub(super) async fn royalties(
     page(rows, limit, list.scope())
 }
 
-/// Filters of `GET /v1/royalties/totals` (at least one).
+/// Filters of `GET /v1/royalties/totals` (none: the whole chain).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TotalsParams {
@@ -124,15 +122,20 @@ pub(super) struct TotalsParams {
     limit: Option<i64>,
 }
 
-/// Royalty income of a recipient and/or beneficiary token.
+/// Royalty income of a recipient and/or beneficiary token (or of the whole chain).
 #[derive(Debug, Serialize)]
 pub(super) struct RoyaltyTotals {
-    /// Sum over `items` in wei (decimal).
+    /// Sum over every matching (beneficiary token, recipient) pair in wei (decimal, exact),
+    /// whether or not `items` shows all of them.
     total: String,
-    /// Number of payments over `items`.
+    /// Number of payments over every matching pair.
     payments: i64,
-    /// Per (beneficiary token, recipient), largest first.
+    /// Number of matching pairs.
+    pairs: i64,
+    /// Per (beneficiary token, recipient), largest first, at most `limit`.
     items: Vec<RoyaltyTotal>,
+    /// Whether more pairs match than `items` shows.
+    items_truncated: bool,
 }
 
 /// Most (beneficiary token, recipient) pairs of one answer.
@@ -152,23 +155,15 @@ pub(super) async fn royalty_totals(
     {
         filters.push(Filter::Numeric("x.beneficiary_token_id", v));
     }
-    if filters.is_empty() {
-        return Err(ApiError::bad_request(
-            "pass `recipient` or `beneficiary_token_id` (or both)",
-        ));
-    }
-    let items = queries::royalty_totals(&ctx.pool, ctx.chain_id, filters, limit).await?;
-    let mut total = U256::ZERO;
-    for i in &items {
-        let v = U256::from_str_radix(&i.total, 10)
-            .map_err(|e| ApiError::Internal(format!("royalty total {}: {e}", i.total)))?;
-        total = total.saturating_add(v);
-    }
-    let payments = items.iter().map(|i| i.payments).sum();
+    // the sums are computed in SQL over every matching pair, not over the listed items
+    let (sums, items) = queries::royalty_totals(&ctx.pool, ctx.chain_id, filters, limit).await?;
+    let items_truncated = sums.pairs > items.len() as i64;
     Ok(Json(RoyaltyTotals {
-        total: total.to_string(),
-        payments,
+        total: sums.total,
+        payments: sums.payments,
+        pairs: sums.pairs,
         items,
+        items_truncated,
     }))
 }
 

@@ -2,7 +2,6 @@
 //! token ids, digests, limits, tiers and the opaque pagination cursors. Every failure is an
 //! [`ApiError::BadRequest`] naming the parameter.
 
-use alloy::primitives::U256;
 use axum::extract::{FromRequestParts, Path as AxumPath, Query as AxumQuery};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -55,19 +54,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Path {
     }
 }
 
-/// A token id (uint256) in canonical decimal form, as the database compares it
-/// (`$n::numeric`).
+/// A token id: 1 to 78 decimal digits (what the OpenAPI document's `^[0-9]{1,78}$` accepts), in
+/// canonical form (no leading zeros), as the database compares it (`$n::numeric`). A value above
+/// 2^256 - 1 is well-formed but names no token: it matches nothing (a 404 for a path, no rows for
+/// a filter), so that the server accepts exactly what the document does.
 pub fn token_id(name: &str, s: &str) -> Result<String, ApiError> {
-    let bad = || {
-        ApiError::bad_request(format!(
-            "invalid `{name}`: expected a decimal uint256 token id, got {s:?}"
-        ))
-    };
     if s.is_empty() || s.len() > 78 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
+        return Err(ApiError::bad_request(format!(
+            "invalid `{name}`: expected a token id (1 to 78 decimal digits), got {s:?}"
+        )));
     }
-    let v = U256::from_str_radix(s, 10).map_err(|_| bad())?;
-    Ok(v.to_string())
+    let canonical = s.trim_start_matches('0');
+    Ok(if canonical.is_empty() { "0" } else { canonical }.to_owned())
 }
 
 fn hex_bytes(name: &str, s: &str, len: usize, what: &str) -> Result<Vec<u8>, ApiError> {
@@ -118,12 +116,18 @@ pub fn limit(v: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
     }
 }
 
-/// A non-empty free-text filter (model ids), at most 256 bytes.
+/// Longest free-text filter, in characters (the document's `maxLength`, which counts characters).
+pub const MAX_TEXT: usize = 256;
+
+/// A non-empty free-text filter (model ids): 1 to [`MAX_TEXT`] characters, no NUL (PostgreSQL
+/// text cannot hold one).
 pub fn text(name: &str, s: Option<String>) -> Result<Option<String>, ApiError> {
     match s {
-        Some(s) if s.is_empty() || s.len() > 256 || s.contains('\0') => Err(ApiError::bad_request(
-            format!("invalid `{name}`: must be 1 to 256 bytes without NUL"),
-        )),
+        Some(s) if s.is_empty() || s.chars().count() > MAX_TEXT || s.contains('\0') => {
+            Err(ApiError::bad_request(format!(
+                "invalid `{name}`: must be 1 to {MAX_TEXT} characters without NUL"
+            )))
+        }
         other => Ok(other),
     }
 }
@@ -232,12 +236,31 @@ impl Cursor {
             return token_id("cursor", rest).map(Self::Token).map_err(|_| bad());
         }
         let (b, l) = rest.split_once(':').ok_or_else(bad)?;
-        let b: i64 = b.parse().map_err(|_| bad())?;
-        let l: i64 = l.parse().map_err(|_| bad())?;
-        if b < 0 || l < 0 {
-            return Err(bad());
-        }
+        let (b, l) = (position(b).ok_or_else(bad)?, position(l).ok_or_else(bad)?);
         Ok(Self::Event(b, l))
+    }
+
+    /// The pattern (for the OpenAPI document) of the cursors of the listing `scope`: the hex
+    /// (either case) of `v1:<scope>:` and the position's digits. Exactly what [`Self::decode`]
+    /// accepts; a test checks that the document states it for every paginated route.
+    pub fn pattern(scope: &str, token: bool) -> String {
+        fn hex_of(s: &str) -> String {
+            hex::encode(s)
+                .chars()
+                .map(|c| match c {
+                    'a'..='f' => format!("[{c}{}]", c.to_ascii_uppercase()),
+                    c => c.to_string(),
+                })
+                .collect()
+        }
+        let digit = "3[0-9]";
+        let position = if token {
+            format!("({digit}){{1,78}}")
+        } else {
+            let n = format!("({digit}){{1,{POSITION_DIGITS}}}");
+            format!("{n}{}{n}", hex_of(":"))
+        };
+        format!("^{}{position}$", hex_of(&format!("v1:{scope}:")))
     }
 
     /// Parses an optional event-list cursor.
@@ -257,16 +280,32 @@ impl Cursor {
     }
 }
 
+/// Most digits of a block number or log index in a cursor: every such number fits an `i64`.
+const POSITION_DIGITS: usize = 18;
+
+/// A block number or log index of a cursor: 1 to [`POSITION_DIGITS`] ASCII digits (no sign).
+fn position(s: &str) -> Option<i64> {
+    if s.is_empty() || s.len() > POSITION_DIGITS || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
+    use alloy::primitives::U256;
+
     use super::*;
 
     #[test]
     fn token_ids() {
         assert_eq!(token_id("id", "0").ok().as_deref(), Some("0"));
         assert_eq!(token_id("id", "007").ok().as_deref(), Some("7"));
+        assert_eq!(token_id("id", "000").ok().as_deref(), Some("0"));
         let max = U256::MAX.to_string();
         assert_eq!(token_id("id", &max).ok(), Some(max.clone()));
+        // well-formed, above uint256: accepted, matches nothing
+        assert_eq!(token_id("id", &"9".repeat(78)).ok(), Some("9".repeat(78)));
         for bad in [
             "",
             "-1",
@@ -276,7 +315,7 @@ mod tests {
             " 1",
             "abc",
             &format!("{max}0"),
-            &"9".repeat(78),
+            &"0".repeat(79),
         ] {
             assert!(token_id("id", bad).is_err(), "{bad:?}");
         }
@@ -334,6 +373,9 @@ mod tests {
             &hex::encode("v1:sales:-1:0"),
             &hex::encode("v1:sales:1"),
             &hex::encode("v2:sales:1:1"),
+            &hex::encode("v1:sales:+1:1"),
+            &hex::encode("v1:sales:1:"),
+            &hex::encode(format!("v1:sales:1:{}", "9".repeat(19))),
         ] {
             assert!(Cursor::event("sales", Some(bad)).is_err(), "{bad:?}");
         }

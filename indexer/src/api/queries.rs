@@ -4,8 +4,9 @@
 //!
 //! Rendering conventions (see docs/indexer.md, section "API"): addresses, hashes and digests are
 //! `0x`-prefixed lower-case hex (done in SQL with `encode`), uint256 values (token ids, prices,
-//! amounts, nonces) are decimal strings, block numbers, log indexes, ppm figures and unix times
-//! are JSON integers.
+//! amounts, nonces) and uint64 values (expiries, issue times, `euclidean_ppm`) are decimal
+//! strings; block numbers, log indexes, counts, uint32 ppm figures and block timestamps are JSON
+//! integers, all below 2^53 (a test checks every answer of the suite for larger numbers).
 
 use std::sync::LazyLock;
 
@@ -15,13 +16,15 @@ use sqlx::{AssertSqlSafe, Decode, FromRow, PgPool, Postgres, QueryBuilder, Row, 
 
 use super::params::Cursor;
 
-/// A uint64 stored as `numeric(20,0)`, selected as text and served as a JSON integer.
+/// A uint64 stored as `numeric(20,0)`, selected as text and served as a decimal JSON string:
+/// a JSON number above 2^53 loses precision in most clients (JavaScript, `jq`), and these values
+/// (expiries, `euclidean_ppm`) reach `u64::MAX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct U64(pub u64);
 
 impl Serialize for U64 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(self.0)
+        s.collect_str(&self.0)
     }
 }
 
@@ -1090,35 +1093,54 @@ pub async fn certificate(
     })
 }
 
-/// The ERC-6551 account records created at `account` (one, unless the registry was asked to
-/// create the same account twice).
+/// The earliest ERC-6551 account record created at `account` (empty when none): the registry
+/// emits a creation again when asked to create an existing account, and the first one is the
+/// account's creation.
 pub async fn accounts_at(
     pool: &PgPool,
     chain_id: i64,
     account: &[u8],
 ) -> sqlx::Result<Vec<Account>> {
-    events(
-        pool,
-        EventList::Accounts,
-        chain_id,
-        vec![Filter::Bytes("x.account", account.to_vec())],
-        None,
-        9,
-    )
-    .await
+    static SELECT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{} WHERE x.chain_id = $1 AND x.account = $2 \
+             ORDER BY x.block_number, x.log_index LIMIT 1",
+            EventList::Accounts.select()
+        )
+    });
+    sqlx::query_as(AssertSqlSafe(SELECT.as_str()))
+        .bind(chain_id)
+        .bind(account)
+        .fetch_all(pool)
+        .await
+}
+
+/// The sums over every (beneficiary token, recipient) pair matching the filters, however many.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoyaltySums {
+    /// Sum of the pairs' totals in wei (exact: `numeric`, rendered as text).
+    pub total: String,
+    /// Sum of the pairs' payment counts.
+    pub payments: i64,
+    /// Number of pairs.
+    pub pairs: i64,
 }
 
 /// Royalty totals per (beneficiary token, recipient) matching the filters (alias `x`), largest
-/// first, at most `limit`.
+/// first, at most `limit`, and the sums over **every** matching pair. One statement (so one
+/// snapshot): the sums are window aggregates, evaluated over all the matching rows before the
+/// `LIMIT` applies.
 pub async fn royalty_totals(
     pool: &PgPool,
     chain_id: i64,
     filters: Vec<Filter>,
     limit: i64,
-) -> sqlx::Result<Vec<RoyaltyTotal>> {
+) -> sqlx::Result<(RoyaltySums, Vec<RoyaltyTotal>)> {
     let mut q = QueryBuilder::<Postgres>::new(
         "SELECT x.beneficiary_token_id::text AS beneficiary_token_id, '0x' || encode(x.recipient, 'hex') AS recipient, \
-         x.total::text AS total, x.payments FROM royalty_totals x",
+         x.total::text AS total, x.payments, (sum(x.total) OVER ())::text AS all_total, \
+         (sum(x.payments) OVER ())::bigint AS all_payments, count(*) OVER () AS all_pairs \
+         FROM royalty_totals x",
     );
     q.push(" WHERE x.chain_id = ").push_bind(chain_id);
     for f in filters {
@@ -1126,7 +1148,24 @@ pub async fn royalty_totals(
     }
     q.push(" ORDER BY x.total DESC, x.beneficiary_token_id, x.recipient LIMIT ")
         .push_bind(limit);
-    q.build_query_as::<RoyaltyTotal>().fetch_all(pool).await
+    let rows = q.build().fetch_all(pool).await?;
+    let sums = match rows.first() {
+        Some(r) => RoyaltySums {
+            total: r.try_get("all_total")?,
+            payments: r.try_get("all_payments")?,
+            pairs: r.try_get("all_pairs")?,
+        },
+        None => RoyaltySums {
+            total: "0".to_owned(),
+            payments: 0,
+            pairs: 0,
+        },
+    };
+    let items = rows
+        .iter()
+        .map(RoyaltyTotal::from_row)
+        .collect::<sqlx::Result<_>>()?;
+    Ok((sums, items))
 }
 
 /// The stored indexing status of the chain, if the indexer has initialised it.

@@ -446,8 +446,8 @@ async fn memory_detail_field_by_field(pool: PgPool) {
         *c,
         json!({
             "digest": h(D2), "token_id": "2", "certifier": a(CAROL), "creator": a(ALICE), "checksum": h(5002), "test_set_checksum": h(6000),
-            "epsilon_ppm": 30_000, "rel_error_ppm": 15_000, "cosine_ppm": -5, "euclidean_ppm": u64::MAX,
-            "test_samples": 64, "level": 3, "tier": "gold", "issued_at": 1_700_000_000u64, "expires_at": u64::MAX,
+            "epsilon_ppm": 30_000, "rel_error_ppm": 15_000, "cosine_ppm": -5, "euclidean_ppm": u64::MAX.to_string(),
+            "test_samples": 64, "level": 3, "tier": "gold", "issued_at": "1700000000", "expires_at": u64::MAX.to_string(),
             "nonce": MAX, "status": "valid", "revoked_block": null, "revoked_tx_hash": null,
             "block_number": 2, "log_index": 5, "tx_hash": h(tx(2, 5)), "timestamp": 1_700_000_002,
         })
@@ -475,7 +475,7 @@ async fn memory_detail_field_by_field(pool: PgPool) {
     assert_eq!(
         d["listing"],
         json!({
-            "token_id": "4", "listing_id": "3", "seller": a(BOB), "price": "2000", "expires_at": FAR,
+            "token_id": "4", "listing_id": "3", "seller": a(BOB), "price": "2000", "expires_at": FAR.to_string(),
             "transfer_count": 0, "account_state": "1", "status": "open", "live": true,
             "block_number": 5, "log_index": 2, "tx_hash": h(tx(5, 2)), "timestamp": 1_700_000_005,
             "closed_block": null, "closed_tx_hash": null,
@@ -949,12 +949,27 @@ async fn market_endpoints(pool: PgPool) {
     let t = ok(&app, &format!("/v1/royalties/totals?recipient={}", a(ACC1))).await;
     assert_eq!(
         t,
-        json!({"total": "20", "payments": 1, "items": [{"beneficiary_token_id": "1", "recipient": a(ACC1), "total": "20", "payments": 1}]})
+        json!({"total": "20", "payments": 1, "pairs": 1, "items": [{"beneficiary_token_id": "1", "recipient": a(ACC1), "total": "20", "payments": 1}], "items_truncated": false})
     );
     let t = ok(&app, "/v1/royalties/totals?beneficiary_token_id=2").await;
     assert_eq!((&t["total"], &t["payments"]), (&json!("50"), &json!(1)));
     let t = ok(&app, "/v1/royalties/totals?beneficiary_token_id=3").await;
-    assert_eq!(t, json!({"total": "0", "payments": 0, "items": []}));
+    assert_eq!(
+        t,
+        json!({"total": "0", "payments": 0, "pairs": 0, "items": [], "items_truncated": false})
+    );
+    // no filter: the whole chain; limit=1 lists the largest pair, the sums still cover both
+    let t = ok(&app, "/v1/royalties/totals?limit=1").await;
+    assert_eq!(
+        (
+            &t["total"],
+            &t["payments"],
+            &t["pairs"],
+            &t["items_truncated"]
+        ),
+        (&json!("70"), &json!(2), &json!(2), &json!(true))
+    );
+    assert_eq!(ids(&t, "total"), ["50"]);
 
     let entry = |amount: &str, b: u64, l: u64| json!({"account": a(ACC1), "amount": amount, "block_number": b, "log_index": l, "tx_hash": h(tx(b, l)), "timestamp": 1_700_000_000 + b});
     assert_eq!(
@@ -970,6 +985,111 @@ async fn market_endpoints(pool: PgPool) {
     assert_eq!(
         ok(&app, &format!("/v1/withdrawals?account={}", a(ALICE))).await["items"],
         json!([])
+    );
+}
+
+/// `GET /v1/royalties/totals` sums every matching pair in SQL, exactly: 1 205 pairs (more than the
+/// 1 000 an answer lists) of amounts around 10^30 wei, whose sum no float or u64 holds.
+#[sqlx::test(migrator = "memory_indexer::db::MIGRATOR")]
+async fn royalty_totals_sum_every_pair_exactly(pool: PgPool) {
+    const PAIRS: u64 = 1205;
+    db::init_chain(&pool, CHAIN, NFT, MARKET, 1)
+        .await
+        .unwrap_or_else(|e| panic!("init: {e}"));
+    let base = U256::from(10u64).pow(U256::from(30));
+    let amount = |i: u64| base * U256::from(i + 1) + U256::from(i);
+    let paid = |beneficiary: u64, recipient: Address, amount: U256| Event::RoyaltyPaid {
+        sale_token_id: U256::from(1),
+        beneficiary_token_id: U256::from(beneficiary),
+        recipient,
+        amount,
+        credited: false,
+    };
+    // DAVE: one payment per beneficiary token; token 7 twice; BOB: one pair, not DAVE's
+    let mut events: Vec<Event> = (0..PAIRS).map(|i| paid(i, DAVE, amount(i))).collect();
+    events.push(paid(7, DAVE, U256::from(5)));
+    events.push(paid(7, BOB, U256::MAX >> 8usize));
+    db::write_batch(&pool, CHAIN, Some(IMPL), &batch_of(1, events))
+        .await
+        .unwrap_or_else(|e| panic!("batch: {e}"));
+    let app = app(&pool);
+
+    let mut want = U256::from(5);
+    for i in 0..PAIRS {
+        want += amount(i);
+    }
+    let t = ok(&app, &format!("/v1/royalties/totals?recipient={}", a(DAVE))).await;
+    assert_eq!(t["total"], json!(want.to_string()));
+    assert_eq!(
+        (&t["payments"], &t["pairs"], &t["items_truncated"]),
+        (&json!(PAIRS + 1), &json!(PAIRS), &json!(true))
+    );
+    let items = t["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1000);
+    // largest first: the pair of the last token
+    assert_eq!(items[0]["total"], json!(amount(PAIRS - 1).to_string()));
+    assert_eq!(
+        items[0]["beneficiary_token_id"],
+        json!((PAIRS - 1).to_string())
+    );
+    // a smaller page: same sums
+    let t2 = ok(
+        &app,
+        &format!("/v1/royalties/totals?recipient={}&limit=3", a(DAVE)),
+    )
+    .await;
+    assert_eq!((&t2["total"], &t2["pairs"]), (&t["total"], &t["pairs"]));
+    assert_eq!(t2["items"].as_array().map(Vec::len), Some(3));
+    // both filters; one pair, complete
+    let t = ok(
+        &app,
+        &format!(
+            "/v1/royalties/totals?recipient={}&beneficiary_token_id=7",
+            a(DAVE)
+        ),
+    )
+    .await;
+    assert_eq!(
+        t,
+        json!({"total": (amount(7) + U256::from(5)).to_string(), "payments": 2, "pairs": 1,
+               "items": [{"beneficiary_token_id": "7", "recipient": a(DAVE), "total": (amount(7) + U256::from(5)).to_string(), "payments": 2}],
+               "items_truncated": false})
+    );
+    // the whole chain: every pair of both recipients
+    let t = ok(&app, "/v1/royalties/totals").await;
+    assert_eq!(
+        t["total"],
+        json!((want + (U256::MAX >> 8usize)).to_string())
+    );
+    assert_eq!(
+        (&t["payments"], &t["pairs"]),
+        (&json!(PAIRS + 2), &json!(PAIRS + 1))
+    );
+    // the stats' sums agree
+    let st = ok(&app, "/v1/stats").await;
+    assert_eq!(
+        (&st["royalties_paid"], &st["royalty_payments"]),
+        (&t["total"], &t["payments"])
+    );
+}
+
+/// The earliest creation record of an account is its record, however often the registry emitted
+/// the creation again (more than a page of the event list).
+#[sqlx::test(migrator = "memory_indexer::db::MIGRATOR")]
+async fn an_account_created_many_times_answers_its_first_creation(pool: PgPool) {
+    db::init_chain(&pool, CHAIN, NFT, MARKET, 1)
+        .await
+        .unwrap_or_else(|e| panic!("init: {e}"));
+    let mut events = mint(1, ALICE, 0, (LLAMA, MISTRAL), &[]);
+    events.extend((0..15).map(|_| account(1, ACC1, B256::ZERO)));
+    db::write_batch(&pool, CHAIN, Some(IMPL), &batch_of(1, events))
+        .await
+        .unwrap_or_else(|e| panic!("batch: {e}"));
+    let app = app(&pool);
+    let acc = ok(&app, &format!("/v1/accounts/{}", a(ACC1))).await;
+    assert_eq!(
+        (&acc["block_number"], &acc["log_index"], &acc["primary"]),
+        (&json!(1), &json!(2), &json!(true))
     );
 }
 

@@ -96,8 +96,8 @@ async fn the_api_answers_the_scenario_field_by_field(pool: PgPool) {
     let cert_fields = json!({
         "digest": b32(s.certificate), "token_id": "2", "certifier": a(chain.accounts[1]), "creator": a(s.bob),
         "checksum": b32(keccak256(2u64.to_be_bytes())), "test_set_checksum": b32(keccak256(b"test set")),
-        "epsilon_ppm": 12_345, "rel_error_ppm": 20_000, "cosine_ppm": 990_000, "euclidean_ppm": 1_234,
-        "test_samples": 128, "level": 3, "tier": "gold", "issued_at": 1, "expires_at": u64::MAX, "nonce": "1",
+        "epsilon_ppm": 12_345, "rel_error_ppm": 20_000, "cosine_ppm": 990_000, "euclidean_ppm": "1234",
+        "test_samples": 128, "level": 3, "tier": "gold", "issued_at": "1", "expires_at": u64::MAX.to_string(), "nonce": "1",
         "status": "valid", "revoked_block": null, "revoked_tx_hash": null,
     });
     for (k, v) in cert_fields.as_object().into_iter().flatten() {
@@ -122,7 +122,8 @@ async fn the_api_answers_the_scenario_field_by_field(pool: PgPool) {
     );
     // listed for a day from the block before the listing's
     let left = l["expires_at"]
-        .as_i64()
+        .as_str()
+        .and_then(|e| e.parse::<i64>().ok())
         .zip(l["timestamp"].as_i64())
         .map(|(e, t)| e - t);
     assert!(left.is_some_and(|s| s > 80_000 && s <= 86_400), "{l}");

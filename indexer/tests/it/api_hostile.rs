@@ -70,7 +70,7 @@ fn bad_ids() -> Vec<String> {
         "1.5".into(),
         "0x1".into(),
         "1e3".into(),
-        U256_PLUS_ONE.into(),
+        "9".repeat(79),
         "9".repeat(100),
         "%201".into(),
         "".into(),
@@ -123,8 +123,8 @@ fn bad_values(param: &Value) -> Vec<String> {
         return bad_cursors();
     }
     match (s["type"].as_str(), s["pattern"].as_str()) {
-        (Some("string"), Some("^0x[0-9a-f]{40}$")) => bad_addresses(),
-        (Some("string"), Some("^0x[0-9a-f]{64}$")) => bad_bytes32(),
+        (Some("string"), Some("^0[xX][0-9a-fA-F]{40}$")) => bad_addresses(),
+        (Some("string"), Some("^0[xX][0-9a-fA-F]{64}$")) => bad_bytes32(),
         (Some("string"), Some("^[0-9]{1,78}$")) => bad_ids(),
         (Some("boolean"), _) => vec![
             "yes".into(),
@@ -144,8 +144,13 @@ fn bad_values(param: &Value) -> Vec<String> {
             "5".into(),
             "".into(),
         ],
-        // free text (model ids): empty, too long, NUL
-        (Some("string"), None) => vec!["".into(), "x".repeat(257), "a%00b".into()],
+        // free text (model ids): empty, too long (in characters, as `maxLength` counts), NUL
+        (Some("string"), Some("^[^\\u0000]+$")) if s["maxLength"] == 256 => vec![
+            "".into(),
+            "x".repeat(257),
+            "%C3%A9".repeat(257),
+            "a%00b".into(),
+        ],
         other => panic!("no hostile values for parameter {param} ({other:?})"),
     }
 }
@@ -285,6 +290,57 @@ async fn every_documented_parameter_of_every_route_refuses_malformed_values(pool
         .await;
     }
     assert!(checked > 150, "only {checked} hostile values checked");
+}
+
+/// What the document accepts, the server accepts: a token id above 2^256 - 1 (78 digits, as the
+/// pattern allows) names no token; free text of 256 two-byte characters is within `maxLength`.
+#[sqlx::test(migrator = "memory_indexer::db::MIGRATOR")]
+async fn schema_valid_edge_values_are_accepted(pool: PgPool) {
+    let app = scenario(&pool).await;
+    let big = "9".repeat(78);
+    for u in [
+        format!("/v1/memories/{big}"),
+        format!("/v1/memories/{U256_PLUS_ONE}/transfers"),
+        format!("/v1/memories/{big}/provenance"),
+    ] {
+        expect(&app, "GET", &u, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let text = "%C3%A9".repeat(256);
+    for u in [
+        format!("/v1/listings?token_id={big}"),
+        format!("/v1/royalties?sale_token_id={U256_PLUS_ONE}"),
+        format!("/v1/royalties/totals?beneficiary_token_id={big}"),
+        format!("/v1/memories?source_model={text}"),
+        format!(
+            "/v1/memories?cursor={}",
+            alloy::hex::encode(format!("v1:memories:{big}"))
+        ),
+        format!(
+            "/v1/sales?cursor={}",
+            alloy::hex::encode("v1:sales:000000000000000001:0")
+        ),
+        // cursors are hex of either case
+        format!(
+            "/v1/sales?cursor={}",
+            alloy::hex::encode_upper("v1:sales:5:0")
+        ),
+    ] {
+        let (s, body) = get(&app, &u).await;
+        assert_eq!(s, StatusCode::OK, "{u}: {body}");
+        assert!(body["items"].is_array(), "{u}: {body}");
+    }
+    let (s, body) = get(
+        &app,
+        &format!("/v1/best?source_model={text}&target_model=x"),
+    )
+    .await;
+    assert_eq!(
+        (s, &body["error"]["code"]),
+        (StatusCode::NOT_FOUND, &"not_found".into())
+    );
+    // addresses and digests of either case
+    let (s, _) = get(&app, &format!("/v1/sales?seller=0X{}", "AB".repeat(20))).await;
+    assert_eq!(s, StatusCode::OK);
 }
 
 #[sqlx::test(migrator = "memory_indexer::db::MIGRATOR")]

@@ -1,13 +1,19 @@
 //! The OpenAPI document (`indexer/openapi.json`, served at `/openapi.json`) against the router:
 //! it documents exactly the router's routes, and every answer the API tests receive conforms to
 //! the schema documented for its route and status (checked by [`check_answer`], which the
-//! request helper of `api` calls on every answer).
+//! request helper of `api` calls on every answer, together with [`only_safe_integers`]: no answer
+//! holds a JSON number beyond 2^53, which clients would round).
 
 use std::sync::LazyLock;
 
 use axum::http::StatusCode;
 use memory_indexer::api;
+use memory_indexer::api::params::Cursor;
 use serde_json::Value;
+
+/// The largest integer every JSON client holds exactly (2^53 - 1, JavaScript's
+/// `Number.MAX_SAFE_INTEGER`).
+const MAX_SAFE: u64 = (1 << 53) - 1;
 
 static DOC: LazyLock<Value> = LazyLock::new(|| {
     serde_json::from_str(api::OPENAPI).unwrap_or_else(|e| panic!("openapi.json is not JSON: {e}"))
@@ -29,6 +35,7 @@ fn template(path: &str) -> Option<&'static str> {
 /// Checks an answer against the document: the route and status must be documented, and a JSON
 /// body must conform to the documented schema.
 pub(crate) fn check_answer(method: &str, uri: &str, status: StatusCode, body: &Value) {
+    only_safe_integers(body, uri).unwrap_or_else(|e| panic!("{e}"));
     let path = uri.split('?').next().unwrap_or(uri);
     let Some(t) = template(path) else {
         // unrouted paths answer the generic error
@@ -52,6 +59,28 @@ pub(crate) fn check_answer(method: &str, uri: &str, status: StatusCode, body: &V
     if let Some(schema) = res["content"].get("application/json").map(|c| &c["schema"]) {
         conforms(schema, body, &format!("{method} {uri} ({status})"))
             .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// Every number of `v` is an integer of magnitude at most [`MAX_SAFE`]: larger values (uint256,
+/// uint64) must be decimal strings.
+fn only_safe_integers(v: &Value, at: &str) -> Result<(), String> {
+    match v {
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) if u <= MAX_SAFE => Ok(()),
+            (None, Some(i)) if i.unsigned_abs() <= MAX_SAFE => Ok(()),
+            _ => Err(format!(
+                "{at}: the number {n} is not an integer within ±2^53 (send it as a string)"
+            )),
+        },
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, x)| only_safe_integers(x, &format!("{at}[{i}]"))),
+        Value::Object(o) => o
+            .iter()
+            .try_for_each(|(k, x)| only_safe_integers(x, &format!("{at}.{k}"))),
+        _ => Ok(()),
     }
 }
 
@@ -95,6 +124,7 @@ fn pattern_ok(p: &str, s: &str) -> bool {
         "^0x[0-9a-f]{40}$" => hex_of_len(s, 40),
         "^0x[0-9a-f]{64}$" => hex_of_len(s, 64),
         "^[0-9]{1,78}$" => (1..=78).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()),
+        "^[0-9]{1,20}$" => (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()),
         other => panic!("unsupported pattern {other}"),
     }
 }
@@ -267,6 +297,123 @@ fn every_ref_resolves_and_every_object_schema_is_closed() {
         }
     }
     walk(&DOC, "#");
+}
+
+/// Every integer a response schema documents is bounded by 2^53 - 1 (`maximum`, or a format
+/// of at most 32 bits): uint64 and uint256 values are documented as strings.
+#[test]
+fn every_documented_integer_is_below_2_pow_53() {
+    fn walk(v: &Value, at: &str, found: &mut usize) {
+        match v {
+            Value::Object(o) => {
+                let t = &o.get("type").cloned().unwrap_or(Value::Null);
+                let integer = t == "integer"
+                    || t.as_array()
+                        .is_some_and(|a| a.contains(&Value::from("integer")));
+                if integer {
+                    *found += 1;
+                    let small = matches!(
+                        o.get("format").and_then(Value::as_str),
+                        Some("int32" | "uint32")
+                    );
+                    let max = o.get("maximum").and_then(Value::as_u64);
+                    assert!(
+                        small || max.is_some_and(|m| m <= MAX_SAFE),
+                        "{at}: integer without a bound of at most 2^53 - 1"
+                    );
+                    assert_ne!(
+                        o.get("format").and_then(Value::as_str),
+                        Some("uint64"),
+                        "{at}: uint64 must be a string"
+                    );
+                }
+                for (k, x) in o {
+                    walk(x, &format!("{at}/{k}"), found);
+                }
+            }
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| walk(x, &format!("{at}/{i}"), found)),
+            _ => {}
+        }
+    }
+    let mut found = 0;
+    walk(
+        &DOC["components"]["schemas"],
+        "#/components/schemas",
+        &mut found,
+    );
+    assert!(found > 50, "only {found} integer schemas");
+    // and the answer checker refuses an unsafe number
+    assert!(only_safe_integers(&serde_json::json!({"a": [1u64 << 53]}), "x").is_err());
+    assert!(only_safe_integers(&serde_json::json!({"a": [-(1i64 << 53)]}), "x").is_err());
+    assert!(only_safe_integers(&serde_json::json!({"a": 1.5}), "x").is_err());
+    assert!(
+        only_safe_integers(
+            &serde_json::json!({"a": [MAX_SAFE, "18446744073709551615"]}),
+            "x"
+        )
+        .is_ok()
+    );
+}
+
+/// The scope of each paginated route's cursor, and whether its position is a token id.
+const CURSOR_SCOPES: [(&str, &str, bool); 11] = [
+    ("/v1/memories", "memories", true),
+    ("/v1/memories/{id}/transfers", "transfers", false),
+    ("/v1/memories/{id}/certificates", "certificates", false),
+    ("/v1/certificates", "certificates", false),
+    ("/v1/accounts", "accounts", false),
+    ("/v1/accounts/{address}/approvals", "approvals", false),
+    ("/v1/listings", "listings", false),
+    ("/v1/sales", "sales", false),
+    ("/v1/royalties", "royalties", false),
+    ("/v1/credits", "credits", false),
+    ("/v1/withdrawals", "withdrawals", false),
+];
+
+/// The document states, for every paginated route, exactly the cursors the server decodes (the
+/// pattern [`Cursor::pattern`] derives from the decoder's rules), so a generator that follows the
+/// document (schemathesis) sends no cursor the server refuses, and the empty cursor is refused by
+/// both.
+#[test]
+fn every_cursor_parameter_states_the_servers_cursor_pattern() {
+    let mut seen = 0;
+    for t in api::route_paths() {
+        let params = DOC["paths"][t]["get"]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let cursor = params
+            .iter()
+            .map(resolve_param)
+            .find(|p| p["name"] == "cursor")
+            .cloned();
+        let expected = CURSOR_SCOPES.iter().find(|(r, _, _)| *r == t);
+        match (cursor, expected) {
+            (None, None) => {}
+            (Some(p), Some((_, scope, token))) => {
+                seen += 1;
+                assert_eq!(
+                    p["schema"]["pattern"].as_str(),
+                    Some(Cursor::pattern(scope, *token).as_str()),
+                    "{t}"
+                );
+                // the server's own cursors have that form
+                let c = if *token {
+                    Cursor::Token("12".into())
+                } else {
+                    Cursor::Event(12, 3)
+                };
+                let c = c.encode(scope);
+                assert!(Cursor::decode(scope, *token, &c).is_ok(), "{t}: {c}");
+                assert!(Cursor::decode(scope, *token, "").is_err(), "{t}");
+            }
+            (c, e) => panic!("{t}: cursor parameter {c:?}, expected scope {e:?}"),
+        }
+    }
+    assert_eq!(seen, CURSOR_SCOPES.len());
 }
 
 #[test]
