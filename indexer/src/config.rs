@@ -69,6 +69,10 @@ pub struct Settings {
     /// Listen address of the HTTP API [default: 127.0.0.1:8080].
     #[arg(long, env = "INDEXER_API_ADDR")]
     pub api_addr: Option<SocketAddr>,
+    /// When another `run`/`sync` writes the same chain to the database: wait for it to stop
+    /// (true, logging every few seconds) or refuse to start (false) [default: true].
+    #[arg(long, env = "INDEXER_WAIT_FOR_LOCK", num_args = 0..=1, default_missing_value = "true")]
+    pub wait_for_lock: Option<bool>,
 }
 
 impl Settings {
@@ -92,6 +96,7 @@ impl Settings {
             database_url: self.database_url.or(lower.database_url),
             db_connections: self.db_connections.or(lower.db_connections),
             api_addr: self.api_addr.or(lower.api_addr),
+            wait_for_lock: self.wait_for_lock.or(lower.wait_for_lock),
         }
     }
 
@@ -171,6 +176,7 @@ impl Settings {
             api_addr: self
                 .api_addr
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            wait_for_lock: self.wait_for_lock.unwrap_or(true),
         })
     }
 }
@@ -210,6 +216,8 @@ pub struct Config {
     pub db_connections: u32,
     /// Listen address of the HTTP API.
     pub api_addr: SocketAddr,
+    /// Wait for the writer lock held by another process (else refuse to start).
+    pub wait_for_lock: bool,
 }
 
 impl Config {

@@ -1,13 +1,15 @@
-//! Database side of ingestion: migrations, the checkpoint, batch writes (rows, derived state,
-//! journal and checkpoint in one transaction) and reorg rollbacks.
+//! Database side of ingestion: migrations, the checkpoint, the writer lock, batch writes (rows,
+//! derived state, journal and checkpoint in one transaction) and reorg rollbacks.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool, Row};
-use tracing::{debug, instrument};
+use tracing::{debug, info, instrument, warn};
 
 use crate::copy::CopyRows;
 use crate::error::{Error, Result};
@@ -108,7 +110,9 @@ pub struct Batch {
     pub to_header: Header,
     /// Events in chain order.
     pub events: Vec<(Meta, Event)>,
-    /// Headers to keep for reorg detection (the unfinalized blocks of the range, and `to`).
+    /// Headers to keep for reorg detection, ascending: the first is block `from` (its parent
+    /// hash is what the batch was planned on, checked against the stored checkpoint), then the
+    /// unfinalized blocks of the range, and `to`.
     pub headers: Vec<Header>,
     /// Highest finalized block when the batch was fetched (head - finality depth); blocks at or
     /// below it get no journal entries. Negative when nothing is final yet.
@@ -221,6 +225,187 @@ pub async fn stored_headers(pool: &PgPool, chain_id: u64) -> Result<Vec<Header>>
         .collect()
 }
 
+/// The stored header of block `number`, if it is in the unfinalized window.
+pub async fn stored_header(pool: &PgPool, chain_id: u64, number: u64) -> Result<Option<Header>> {
+    let row = sqlx::query(
+        "SELECT hash, parent_hash, timestamp FROM blocks WHERE chain_id = $1 AND number = $2",
+    )
+    .bind(i64_of(chain_id))
+    .bind(i64_of(number))
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| {
+        Ok(Header {
+            number,
+            hash: b256(r.get::<&[u8], _>(0))?,
+            parent_hash: b256(r.get::<&[u8], _>(1))?,
+            timestamp: r.get::<i64, _>(2) as u64,
+        })
+    })
+    .transpose()
+}
+
+/// How often a writer waiting for the lock tries again.
+const LOCK_RETRY: Duration = Duration::from_millis(500);
+/// How often a waiting writer says so.
+const LOCK_LOG_EVERY: Duration = Duration::from_secs(5);
+/// How often the holder checks the connection that holds the lock.
+const LOCK_PING: Duration = Duration::from_secs(1);
+
+/// The PostgreSQL advisory lock key of the writer of `chain_id`: the first 8 bytes of
+/// `keccak256("memory-indexer writer" ‖ chain id as 8 big-endian bytes)`, as a bigint.
+pub fn writer_lock_key(chain_id: u64) -> i64 {
+    let mut pre = b"memory-indexer writer".to_vec();
+    pre.extend_from_slice(&chain_id.to_be_bytes());
+    let h = alloy::primitives::keccak256(pre);
+    let mut k = [0u8; 8];
+    k.copy_from_slice(&h[..8]);
+    i64::from_be_bytes(k)
+}
+
+/// The writer lock of one chain: a session-level advisory lock (`pg_try_advisory_lock`) on a
+/// connection of its own, held open for as long as this value lives, so that one process at a
+/// time writes a chain to a database (a rolling deploy or a second `run`/`sync` waits or
+/// refuses). A task pings the connection every second; if it is lost (a PostgreSQL restart),
+/// [`WriterLock::is_held`] turns false until the lock is taken again on a new connection, and
+/// the writer writes nothing meanwhile. Dropping the value closes the connection, which
+/// releases the lock. The per-batch checkpoint guard of [`write_batch`] stays the last line of
+/// defence (for the second between a lost connection and its detection).
+#[derive(Debug)]
+pub struct WriterLock {
+    chain_id: u64,
+    held: Arc<AtomicBool>,
+    keeper: tokio::task::JoinHandle<()>,
+}
+
+impl WriterLock {
+    /// Takes the writer lock of `chain_id` on a new connection with `pool`'s options. If another
+    /// session holds it: with `wait`, tries again every 500 ms and logs who holds it every 5 s;
+    /// without, fails with [`Error::WriterLocked`]. Database errors are returned (retryable).
+    pub async fn acquire(pool: &PgPool, chain_id: u64, wait: bool) -> Result<WriterLock> {
+        let opts = pool
+            .connect_options()
+            .as_ref()
+            .clone()
+            .application_name(&format!("memory-indexer writer pid {}", std::process::id()));
+        let key = writer_lock_key(chain_id);
+        let mut conn = opts.connect().await?;
+        let mut logged: Option<std::time::Instant> = None;
+        while !try_lock(&mut conn, key).await? {
+            let holder = lock_holder(&mut conn, key).await;
+            if !wait {
+                return Err(Error::WriterLocked { chain_id, holder });
+            }
+            if logged.is_none_or(|t| t.elapsed() >= LOCK_LOG_EVERY) {
+                warn!(target: "indexer::db", chain_id, holder = %holder,
+                    "another memory-indexer is writing this chain to the database: waiting for its writer lock");
+                logged = Some(std::time::Instant::now());
+            }
+            tokio::time::sleep(LOCK_RETRY).await;
+        }
+        info!(target: "indexer::db", chain_id, "writer lock taken");
+        let held = Arc::new(AtomicBool::new(true));
+        let keeper = tokio::spawn(keep_lock(conn, opts, key, chain_id, held.clone()));
+        Ok(WriterLock {
+            chain_id,
+            held,
+            keeper,
+        })
+    }
+
+    /// Whether the lock is held right now (false while its connection is being replaced).
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::Acquire)
+    }
+
+    /// `Ok` while the lock is held, else [`Error::WriterLockLost`] (retryable).
+    pub fn ensure_held(&self) -> Result<()> {
+        if self.is_held() {
+            Ok(())
+        } else {
+            Err(Error::WriterLockLost {
+                chain_id: self.chain_id,
+            })
+        }
+    }
+}
+
+impl Drop for WriterLock {
+    fn drop(&mut self) {
+        // the task owns the connection: aborting it closes the connection, which releases the lock
+        self.keeper.abort();
+    }
+}
+
+async fn try_lock(conn: &mut sqlx::PgConnection, key: i64) -> Result<bool> {
+    Ok(sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(key)
+        .fetch_one(conn)
+        .await?)
+}
+
+/// Who holds the advisory lock `key`, for the log line (a bigint key is classid = high 32
+/// bits, objid = low 32 bits, objsubid = 1 in `pg_locks`).
+async fn lock_holder(conn: &mut sqlx::PgConnection, key: i64) -> String {
+    // backend pid, application name, client address
+    type Holder = (i32, Option<String>, Option<String>);
+    let row: Result<Option<Holder>, _> = sqlx::query_as(
+        "SELECT l.pid, a.application_name, a.client_addr::text
+         FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+           AND l.classid = (($1 >> 32) & 4294967295)::oid AND l.objid = ($1 & 4294967295)::oid",
+    )
+    .bind(key)
+    .fetch_optional(conn)
+    .await;
+    match row {
+        Ok(Some((pid, app, addr))) => format!(
+            "held by PostgreSQL backend {pid}, application {:?}, client {}",
+            app.unwrap_or_default(),
+            addr.unwrap_or_else(|| "local socket".into())
+        ),
+        Ok(None) => "released meanwhile".into(),
+        Err(e) => format!("holder unknown: {e}"),
+    }
+}
+
+/// Keeps the lock: pings its connection every [`LOCK_PING`]; when the connection is lost,
+/// marks the lock lost and takes it again on a new connection (retrying for ever).
+async fn keep_lock(
+    mut conn: sqlx::PgConnection,
+    opts: PgConnectOptions,
+    key: i64,
+    chain_id: u64,
+    held: Arc<AtomicBool>,
+) {
+    loop {
+        tokio::time::sleep(LOCK_PING).await;
+        let Err(e) = sqlx::query("SELECT 1").execute(&mut conn).await else {
+            continue;
+        };
+        held.store(false, Ordering::Release);
+        warn!(target: "indexer::db", chain_id, error = %e, "writer lock connection lost: not writing until the lock is taken again");
+        let mut logged: Option<std::time::Instant> = None;
+        conn = loop {
+            tokio::time::sleep(LOCK_RETRY).await;
+            let Ok(mut c) = opts.connect().await else {
+                continue;
+            };
+            match try_lock(&mut c, key).await {
+                Ok(true) => break c,
+                Ok(false) if logged.is_none_or(|t| t.elapsed() >= LOCK_LOG_EVERY) => {
+                    let holder = lock_holder(&mut c, key).await;
+                    warn!(target: "indexer::db", chain_id, holder = %holder, "another memory-indexer took the writer lock: waiting for it");
+                    logged = Some(std::time::Instant::now());
+                }
+                Ok(false) | Err(_) => {}
+            }
+        };
+        held.store(true, Ordering::Release);
+        info!(target: "indexer::db", chain_id, "writer lock taken again");
+    }
+}
+
 /// Current state of an existing token, as far as a batch can change it.
 #[derive(Debug, Clone)]
 struct TokenState {
@@ -291,10 +476,45 @@ fn cols(extra: &[&'static str]) -> Vec<&'static str> {
     META.iter().chain(extra).copied().collect()
 }
 
+/// The guard of [`write_batch`]: the batch applies only on top of the block it was planned on,
+/// the stored checkpoint `(current, current_hash)`: its number must be `from - 1` and its hash
+/// the parent hash of the batch's first block (carried in `batch.headers`, which must start with
+/// block `from`). The initial checkpoint (`start_block - 1`) has no hash and takes any parent.
+fn check_parent(batch: &Batch, current: i64, current_hash: Option<B256>) -> Result<()> {
+    if current != i64_of(batch.from) - 1 {
+        return Err(Error::Pipeline(format!(
+            "batch {}..={} does not follow the checkpoint {current} (another writer?)",
+            batch.from, batch.to
+        )));
+    }
+    let first = batch
+        .headers
+        .first()
+        .filter(|h| h.number == batch.from)
+        .ok_or_else(|| {
+            Error::Pipeline(format!(
+                "batch {}..={} carries no header of block {}",
+                batch.from, batch.to, batch.from
+            ))
+        })?;
+    match current_hash {
+        Some(stored) if stored != first.parent_hash => Err(Error::ForkMismatch {
+            from: batch.from,
+            to: batch.to,
+            parent_number: current,
+            planned: first.parent_hash,
+            stored,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Writes one batch in one transaction: event rows (COPY), derived state (owners, accounts,
 /// revocations, listing status, royalty totals), journal entries for unfinalized blocks,
 /// headers, pruning of the window below the finalized block, and the checkpoint. Applies only
-/// on top of its predecessor (checkpoint = `from - 1`), so a batch can never be applied twice.
+/// on top of the block it was planned on (checkpoint number `from - 1` and hash the parent hash
+/// of block `from`, see [`check_parent`]), so a batch can never be applied twice nor on another
+/// fork.
 /// Returns the number of events written.
 #[instrument(target = "indexer::db", skip_all, fields(from = batch.from, to = batch.to, events = batch.events.len()))]
 pub async fn write_batch(
@@ -313,17 +533,17 @@ pub async fn write_batch(
             .execute(&mut *tx)
             .await?;
     }
-    let current: i64 =
-        sqlx::query_scalar("SELECT indexed_block FROM chain_state WHERE chain_id = $1 FOR UPDATE")
-            .bind(cid)
-            .fetch_one(&mut *tx)
-            .await?;
-    if current != i64_of(batch.from) - 1 {
-        return Err(Error::Pipeline(format!(
-            "batch {}..={} does not follow the checkpoint {current} (another writer?)",
-            batch.from, batch.to
-        )));
-    }
+    let (current, current_hash): (i64, Option<Vec<u8>>) = sqlx::query_as(
+        "SELECT indexed_block, indexed_hash FROM chain_state WHERE chain_id = $1 FOR UPDATE",
+    )
+    .bind(cid)
+    .fetch_one(&mut *tx)
+    .await?;
+    check_parent(
+        batch,
+        current,
+        current_hash.as_deref().map(b256).transpose()?,
+    )?;
 
     // Tokens whose existing state the batch may change: load owner and account.
     let mut minted_here: HashMap<U256, ()> = HashMap::new();

@@ -20,7 +20,10 @@ pub enum Error {
     #[error("rpc: {0}")]
     Rpc(String),
     /// The RPC endpoint serves a different chain than configured.
-    #[error("chain id mismatch: configured {configured}, RPC reports {actual}")]
+    #[error(
+        "chain id mismatch: the RPC endpoint serves chain {actual}, the configuration says \
+         {configured}; point --rpc-url at the configured chain"
+    )]
     ChainIdMismatch {
         /// Chain id from the configuration.
         configured: u64,
@@ -77,6 +80,46 @@ pub enum Error {
         /// Highest finalized block already indexed.
         finalized: u64,
     },
+    /// Another writer holds the writer lock of the chain (and the indexer was told not to wait
+    /// for it: `--wait-for-lock false`).
+    #[error(
+        "another memory-indexer is writing chain {chain_id} to this database ({holder}); \
+         refusing to start a second writer (--wait-for-lock false)"
+    )]
+    WriterLocked {
+        /// Chain id.
+        chain_id: u64,
+        /// Who holds the lock, as far as PostgreSQL tells (backend pid, application name).
+        holder: String,
+    },
+    /// The connection that holds the writer lock was lost; nothing is written until the lock is
+    /// taken again (retried).
+    #[error("the writer lock of chain {chain_id} is not held (its connection was lost); waiting")]
+    WriterLockLost {
+        /// Chain id.
+        chain_id: u64,
+    },
+    /// A batch was planned on top of another block than the stored checkpoint: the checkpoint's
+    /// hash is not the parent hash of the batch's first block (another writer followed another
+    /// fork, or the chain reorganised while the batch was fetched). Nothing is written; the
+    /// indexer re-checks the checkpoint against the chain (a reorg is rolled back) and
+    /// re-plans.
+    #[error(
+        "batch {from}..={to} was planned on block {parent_number} {planned}, but the checkpoint \
+         is {stored}: another fork; not written"
+    )]
+    ForkMismatch {
+        /// First block of the batch.
+        from: u64,
+        /// Last block of the batch.
+        to: u64,
+        /// The checkpoint block (`from - 1`).
+        parent_number: i64,
+        /// Parent hash of the batch's first block.
+        planned: B256,
+        /// Hash of the stored checkpoint.
+        stored: B256,
+    },
     /// The ingestion pipeline stopped unexpectedly.
     #[error("pipeline: {0}")]
     Pipeline(String),
@@ -95,6 +138,7 @@ impl Error {
                 | Self::ContractMismatch { .. }
                 | Self::ReorgTooDeep { .. }
                 | Self::HeadBehindFinalized { .. }
+                | Self::WriterLocked { .. }
         )
     }
 }

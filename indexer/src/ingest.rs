@@ -1,5 +1,7 @@
 //! Ingestion: backfill over adaptive `eth_getLogs` ranges with fetching pipelined with writing,
-//! live follow by polling the head, reorg detection by parent hash and rollback.
+//! live follow by polling the head, reorg detection by parent hash and rollback. One writer per
+//! chain and database ([`db::WriterLock`]); a head below the checkpoint is waited for, never
+//! rolled back.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -13,7 +15,7 @@ use tracing::{debug, error, info, instrument, warn};
 
 use crate::approvals;
 use crate::config::Config;
-use crate::db::{self, Batch, Checkpoint, Header};
+use crate::db::{self, Batch, Checkpoint, Header, WriterLock};
 use crate::error::{Error, Result};
 use crate::events::{self, Contracts, Event, Meta};
 use crate::metrics::Metrics;
@@ -21,6 +23,9 @@ use crate::rpc::Chain;
 
 /// Most blocks one live step covers (each needs its header).
 const LIVE_MAX_BLOCKS: u64 = 256;
+
+/// How often a wait for the chain head (behind the checkpoint) says so at warn level.
+const HEAD_WAIT_LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// Exponential backoff between retries: 100 ms doubling to 5 s.
 #[derive(Debug)]
@@ -116,13 +121,38 @@ impl Indexer {
         &self.chain
     }
 
-    /// Indexes forever: backfill, then live follow. Transient RPC and database errors are
-    /// retried with backoff; returns only on a fatal error (such as a reorg deeper than the
-    /// finality depth), which it also logs loudly.
+    /// Takes the chain's writer lock ([`db::WriterLock`]) on a connection of its own: waits for
+    /// another writer to stop when configured to (`wait_for_lock`, the default), else fails with
+    /// [`Error::WriterLocked`].
+    pub async fn writer_lock(&self) -> Result<WriterLock> {
+        let lock = WriterLock::acquire(&self.pool, self.chain_id, self.cfg.wait_for_lock).await?;
+        self.metrics.writer_lock_held.store(1, Ordering::Relaxed);
+        Ok(lock)
+    }
+
+    /// Indexes forever: takes the writer lock, then backfill, then live follow. Transient RPC
+    /// and database errors are retried with backoff; returns only on a fatal error (such as a
+    /// reorg deeper than the finality depth, or another writer when not waiting for it), which
+    /// it also logs loudly. The lock is held until the future returns or is dropped.
     pub async fn run(&self) -> Result<()> {
         let mut backoff = Backoff::new();
+        let lock = loop {
+            match self.writer_lock().await {
+                Ok(lock) => break lock,
+                Err(e) if e.is_fatal() => {
+                    error!(target: "indexer::ingest", error = %e, "indexer stopped");
+                    return Err(e);
+                }
+                Err(e) => {
+                    warn!(target: "indexer::ingest", error = %e, "cannot take the writer lock, retrying");
+                    backoff.wait().await;
+                }
+            }
+        };
+        let _held = LockGauge(&self.metrics);
+        backoff.reset();
         loop {
-            match self.step().await {
+            match self.step(&lock).await {
                 Ok(Progress::Advanced) => backoff.reset(),
                 Ok(Progress::Idle) => {
                     backoff.reset();
@@ -140,24 +170,50 @@ impl Indexer {
         }
     }
 
-    /// Indexes until the checkpoint is the current chain head, then returns it. Errors are
-    /// returned, not retried (for tests and one-shot runs).
+    /// Takes the writer lock, indexes until the checkpoint is the current chain head, then
+    /// returns it (and releases the lock). Errors are returned, not retried (for tests and
+    /// one-shot runs).
     pub async fn sync(&self) -> Result<Checkpoint> {
-        while self.step().await? == Progress::Advanced {}
+        let lock = self.writer_lock().await?;
+        let _held = LockGauge(&self.metrics);
+        while self.step(&lock).await? == Progress::Advanced {}
         db::checkpoint(&self.pool, self.chain_id).await
     }
 
-    /// One step: backfill what is final, else index new blocks or handle a reorg.
-    pub async fn step(&self) -> Result<Progress> {
+    /// One step under the writer `lock`: backfill what is final, else index new blocks or
+    /// handle a reorg. A batch refused because the checkpoint moved to another fork
+    /// ([`Error::ForkMismatch`]) is not an error: the next step re-checks the checkpoint
+    /// against the chain.
+    pub async fn step(&self, lock: &WriterLock) -> Result<Progress> {
+        match self.step_inner(lock).await {
+            Err(e @ Error::ForkMismatch { .. }) => {
+                self.metrics
+                    .batches_refused_total
+                    .fetch_add(1, Ordering::Relaxed);
+                info!(target: "indexer::reorg", error = %e, "batch refused; re-checking the checkpoint");
+                Ok(Progress::Advanced)
+            }
+            r => r,
+        }
+    }
+
+    async fn step_inner(&self, lock: &WriterLock) -> Result<Progress> {
+        lock.ensure_held()?;
+        self.metrics
+            .writer_lock_held
+            .store(i64::from(lock.is_held()), Ordering::Relaxed);
         let cp = db::checkpoint(&self.pool, self.chain_id).await?;
-        let latest = self.chain.latest().await?;
+        let Some(latest) = self.head_at_least(cp).await? else {
+            self.reorg(cp).await?;
+            return Ok(Progress::Advanced);
+        };
         let head = latest.number;
         if self.metrics.head_block.swap(head as i64, Ordering::Relaxed) != head as i64 {
             db::set_head(&self.pool, self.chain_id, head).await?;
         }
         let finalized = head as i64 - self.cfg.finality_depth as i64;
         if cp.block < finalized {
-            self.backfill(cp, finalized as u64, head).await?;
+            self.backfill(cp, finalized as u64, head, lock).await?;
             return Ok(Progress::Advanced);
         }
         if cp.block == head as i64 {
@@ -167,12 +223,48 @@ impl Indexer {
             self.reorg(cp).await?;
             return Ok(Progress::Advanced);
         }
-        if cp.block > head as i64 {
-            // the chain got shorter than our checkpoint: a reorg (or a restarted node)
-            self.reorg(cp).await?;
-            return Ok(Progress::Advanced);
+        self.live(cp, latest, lock).await
+    }
+
+    /// The chain head, once it is at or above the checkpoint. A head below the checkpoint is a
+    /// lagging RPC backend (behind a load balancer, a node that restarted from an older state)
+    /// or a start block ahead of the chain: it is polled again with backoff (100 ms to 5 s),
+    /// counted in `head_behind_total` and logged (warn every 5 s, debug otherwise), never rolled
+    /// back. Only a head that is a block of our window with another hash than the stored one
+    /// (the chain really moved to a shorter fork) is a reorg: then `None`.
+    async fn head_at_least(&self, cp: Checkpoint) -> Result<Option<Header>> {
+        let mut backoff = Backoff::new();
+        let mut logged: Option<Instant> = None;
+        loop {
+            let latest = self.chain.latest().await?;
+            if latest.number as i64 >= cp.block {
+                if logged.is_some() {
+                    info!(target: "indexer::ingest", head = latest.number, checkpoint = cp.block, "the chain head caught up");
+                }
+                return Ok(Some(latest));
+            }
+            if let Some(stored) =
+                db::stored_header(&self.pool, self.chain_id, latest.number).await?
+                && stored.hash != latest.hash
+            {
+                info!(target: "indexer::reorg", head = latest.number, checkpoint = cp.block, "the head is a block of another fork: reorg");
+                return Ok(None);
+            }
+            self.metrics
+                .head_behind_total
+                .fetch_add(1, Ordering::Relaxed);
+            if logged.is_none_or(|t| t.elapsed() >= HEAD_WAIT_LOG_EVERY) {
+                if cp.hash.is_none() {
+                    warn!(target: "indexer::ingest", "start block {} is ahead of the chain head {}: waiting", cp.block + 1, latest.number);
+                } else {
+                    warn!(target: "indexer::ingest", "the chain head {} is behind the checkpoint {} (a lagging RPC backend?): waiting, no rollback", latest.number, cp.block);
+                }
+                logged = Some(Instant::now());
+            } else {
+                debug!(target: "indexer::ingest", head = latest.number, checkpoint = cp.block, "head behind the checkpoint: waiting");
+            }
+            backoff.wait().await;
         }
-        self.live(cp, latest).await
     }
 
     /// The accounts whose approvals are followed, valid on top of `cp`.
@@ -223,19 +315,36 @@ impl Indexer {
         let (Some(hash), Ok(block)) = (cp.hash, u64::try_from(cp.block)) else {
             return Ok(true);
         };
-        let canonical = self.chain.header(block).await?.map(|h| h.hash);
-        if canonical == Some(hash) {
-            return Ok(true);
+        match self.chain.header(block).await? {
+            Some(h) if h.hash == hash => Ok(true),
+            Some(_) => {
+                self.reorg(cp).await?;
+                Ok(false)
+            }
+            None => {
+                // a backend without our checkpoint block (lagging behind a load balancer): no
+                // evidence of a reorg, try again
+                self.metrics
+                    .head_behind_total
+                    .fetch_add(1, Ordering::Relaxed);
+                debug!(target: "indexer::ingest", block, "checkpoint block not found (lagging RPC backend?); retrying");
+                tokio::time::sleep(self.cfg.poll_interval).await;
+                Ok(false)
+            }
         }
-        self.reorg(cp).await?;
-        Ok(false)
     }
 
     /// Backfills final blocks `cp.block + 1 ..= target`: a fetch task walks adaptive ranges
     /// and hands batches to this task, which writes them; at most `pipeline_depth` batches are
     /// in flight, so memory stays bounded whatever the range.
     #[instrument(target = "indexer::ingest", skip_all, fields(from = cp.block + 1, to = target))]
-    async fn backfill(&self, cp: Checkpoint, target: u64, head: u64) -> Result<()> {
+    async fn backfill(
+        &self,
+        cp: Checkpoint,
+        target: u64,
+        head: u64,
+        lock: &WriterLock,
+    ) -> Result<()> {
         if !self.check_checkpoint(cp).await? {
             return Ok(());
         }
@@ -254,7 +363,7 @@ impl Indexer {
             tokio::spawn(async move { fetcher.produce(from, target, initial, tx).await });
         let result = async {
             while let Some(batch) = rx.recv().await {
-                self.write(&batch?).await?;
+                self.write(&batch?, lock).await?;
             }
             Ok(())
         }
@@ -265,7 +374,7 @@ impl Indexer {
 
     /// Indexes new unfinalized blocks after `cp` up to `latest`, checking parent hashes.
     #[instrument(target = "indexer::ingest", skip_all, fields(from = cp.block + 1, head = latest.number))]
-    async fn live(&self, cp: Checkpoint, latest: Header) -> Result<Progress> {
+    async fn live(&self, cp: Checkpoint, latest: Header, lock: &WriterLock) -> Result<Progress> {
         let from = u64::try_from(cp.block + 1).unwrap_or(0);
         let to = latest.number.min(from + LIVE_MAX_BLOCKS - 1);
         let mut set = tokio::task::JoinSet::new();
@@ -286,7 +395,12 @@ impl Indexer {
             let h = r.map_err(|e| Error::Pipeline(e.to_string()))??;
             match h {
                 Some(h) => headers.push(h),
-                None => return Ok(Progress::Advanced), // chain shrank meanwhile: next step sees it
+                None => {
+                    // the chain shrank meanwhile, or a lagging backend answered: the next step
+                    // sees which (after a pause, not to spin on the RPC)
+                    tokio::time::sleep(self.cfg.poll_interval).await;
+                    return Ok(Progress::Advanced);
+                }
             }
         }
         headers.sort_by_key(|h| h.number);
@@ -326,7 +440,7 @@ impl Indexer {
             finalized: latest.number as i64 - self.cfg.finality_depth as i64,
             head: latest.number,
         };
-        self.write(&batch).await?;
+        self.write(&batch, lock).await?;
         Ok(Progress::Advanced)
     }
 
@@ -336,9 +450,16 @@ impl Indexer {
     async fn reorg(&self, cp: Checkpoint) -> Result<()> {
         let stored = db::stored_headers(&self.pool, self.chain_id).await?;
         let mut oldest = cp.block.max(0) as u64;
+        let (mut missing, mut compared) = (0u64, 0u64);
         for h in stored.iter().filter(|h| h.number as i64 <= cp.block) {
             oldest = h.number;
+            compared += 1;
             let canonical = self.chain.header(h.number).await?;
+            if canonical.is_none() {
+                // the node does not have the block (yet): no evidence either way
+                missing += 1;
+                continue;
+            }
             if canonical.is_some_and(|c| c.hash == h.hash) {
                 let removed = db::rollback(&self.pool, self.chain_id, h.number, h.hash).await?;
                 if let Ok(mut k) = self.accounts.lock() {
@@ -355,6 +476,14 @@ impl Indexer {
                 return Ok(());
             }
         }
+        if missing > 0 && missing == compared {
+            // no block of the window was shown to differ: the node lacks all of them (lagging)
+            return Err(Error::Rpc(format!(
+                "the RPC node has none of the {missing} stored blocks at or below {}; retrying \
+                 the reorg check",
+                cp.block
+            )));
+        }
         Err(Error::ReorgTooDeep {
             finality_depth: self.cfg.finality_depth,
             oldest_checked: oldest,
@@ -364,9 +493,10 @@ impl Indexer {
 
     /// Writes a batch, retrying database errors with backoff (a commit whose acknowledgement
     /// was lost is recognised by the checkpoint and not applied again).
-    async fn write(&self, batch: &Batch) -> Result<()> {
+    async fn write(&self, batch: &Batch, lock: &WriterLock) -> Result<()> {
         let mut backoff = Backoff::new();
         loop {
+            lock.ensure_held()?;
             let t = Instant::now();
             match db::write_batch(
                 &self.pool,
@@ -404,6 +534,15 @@ impl Indexer {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// Sets the writer-lock gauge back to 0 when the writer stops (returns or is dropped).
+struct LockGauge<'a>(&'a Metrics);
+
+impl Drop for LockGauge<'_> {
+    fn drop(&mut self) {
+        self.0.writer_lock_held.store(0, Ordering::Relaxed);
     }
 }
 
@@ -499,24 +638,34 @@ impl Fetcher {
         let mut backoff = Backoff::new();
         while from <= target {
             let to = target.min(from.saturating_add(size - 1));
-            let (fetched, header) = tokio::join!(
+            // the header of `from` carries the parent hash the batch is planned on (checked
+            // against the checkpoint when written); fetched concurrently, once if from == to
+            let (fetched, header, first) = tokio::join!(
                 fetch_range(&self.chain, from, to, &self.known),
-                self.chain.header(to)
+                self.chain.header(to),
+                async {
+                    if from == to {
+                        Ok(None)
+                    } else {
+                        self.chain.header(from).await.map(Some)
+                    }
+                }
             );
-            let (fetched, header) = match (fetched, header) {
-                (Ok(f), Ok(Some(h))) => (f, h),
-                (Err(e), _) if e.is_fatal() => {
+            let (fetched, header, first) = match (fetched, header, first) {
+                (Ok(f), Ok(Some(h)), Ok(None)) => (f, h, None),
+                (Ok(f), Ok(Some(h)), Ok(Some(Some(first)))) => (f, h, Some(first)),
+                (Err(e), _, _) if e.is_fatal() => {
                     let _ = tx.send(Err(e)).await;
                     return;
                 }
-                (Err(e), _) | (_, Err(e)) => {
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                     warn!(target: "indexer::ingest", from, to, error = %e, "eth_getLogs failed; shrinking range");
                     size = (size / 2).max(1);
                     backoff.wait().await;
                     continue;
                 }
-                (Ok(_), Ok(None)) => {
-                    warn!(target: "indexer::ingest", block = to, "block not found; retrying");
+                (Ok(_), Ok(None), _) | (Ok(_), _, Ok(Some(None))) => {
+                    warn!(target: "indexer::ingest", from, to, "block not found; retrying");
                     backoff.wait().await;
                     continue;
                 }
@@ -542,7 +691,7 @@ impl Fetcher {
                 to,
                 to_header: header,
                 events: evs,
-                headers: vec![header],
+                headers: first.into_iter().chain([header]).collect(),
                 finalized: self.finalized,
                 head: self.head,
             };

@@ -10,6 +10,8 @@
 //! - [`db::write_batch`] writes one batch in one transaction: event rows (COPY), derived state,
 //!   journal, block headers and the checkpoint. Event rows are unique on
 //!   `(chain_id, tx_hash, log_index)`.
+//! - [`db::WriterLock`] makes one process at a time the writer of a chain in a database (a
+//!   PostgreSQL advisory lock held on a connection of its own); a second `run` waits or refuses.
 //! - [`approvals`] decides which `Approval`/`ApprovalForAll` logs of any contract belong to the
 //!   token-bound accounts of our tokens (fetched by owner topic, alongside the contracts' logs).
 //! - [`verify::verify`] compares the database with the chain at the indexed block.

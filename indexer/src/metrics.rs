@@ -57,6 +57,14 @@ pub struct Metrics {
     pub reorgs_total: AtomicU64,
     /// Blocks rolled back in total.
     pub reorg_blocks_total: AtomicU64,
+    /// Polls that saw the chain head below the checkpoint (a lagging RPC backend, or a start
+    /// block ahead of the chain): waited for, never rolled back.
+    pub head_behind_total: AtomicU64,
+    /// Batches refused at write time because the checkpoint was not the block (number and
+    /// hash) they were planned on: another writer or another fork. Never written.
+    pub batches_refused_total: AtomicU64,
+    /// 1 while this process holds the chain's writer lock, else 0.
+    pub writer_lock_held: AtomicI64,
     /// JSON-RPC calls.
     pub rpc_latency: Latency,
     /// JSON-RPC errors (each failed attempt).
@@ -104,6 +112,16 @@ impl Metrics {
             self.reorg_blocks_total.load(Ordering::Relaxed),
         );
         counter(
+            "indexer_head_behind_total",
+            "Polls that saw the chain head below the checkpoint (waited for, not rolled back).",
+            self.head_behind_total.load(Ordering::Relaxed),
+        );
+        counter(
+            "indexer_batches_refused_total",
+            "Batches refused because the checkpoint moved to another block or fork.",
+            self.batches_refused_total.load(Ordering::Relaxed),
+        );
+        counter(
             "indexer_rpc_errors_total",
             "Failed JSON-RPC attempts.",
             self.rpc_errors_total.load(Ordering::Relaxed),
@@ -127,6 +145,11 @@ impl Metrics {
             "indexer_head_block",
             "Latest chain head seen.",
             self.head_block.load(Ordering::Relaxed),
+        );
+        gauge(
+            "indexer_writer_lock_held",
+            "1 while this process holds the chain's writer lock.",
+            self.writer_lock_held.load(Ordering::Relaxed),
         );
         gauge(
             "indexer_lag_blocks",

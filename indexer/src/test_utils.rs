@@ -1,8 +1,15 @@
 //! Helpers for chain + database tests (feature `test-utils`): spawn a real anvil, deploy the
 //! contracts with `scripts/deploy`, drive a scenario with alloy contract calls, and find the
-//! test database.
+//! test database; [`proxy`] puts a fault-injecting JSON-RPC proxy in front of anvil.
 
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    missing_docs,
+    reason = "test helpers: a failed setup step is a failed test; the helpers are documented where \
+              their use is not obvious"
+)]
+
+pub mod proxy;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -12,3 +12,5 @@ mod cli;
 mod crash;
 mod db;
 mod fixtures;
+mod head;
+mod writers;
