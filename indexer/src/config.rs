@@ -63,9 +63,18 @@ pub struct Settings {
     /// PostgreSQL URL.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Largest database pool [default: 16].
+    /// Largest pool of the writer (ingestion) [default: 16].
     #[arg(long, env = "INDEXER_DB_CONNECTIONS")]
     pub db_connections: Option<u32>,
+    /// Largest pool of the HTTP API, separate from the writer's [default: 8].
+    #[arg(long, env = "INDEXER_API_DB_CONNECTIONS")]
+    pub api_db_connections: Option<u32>,
+    /// Statement timeout of the API's connections, milliseconds; 0 = none [default: 5000].
+    #[arg(long, env = "INDEXER_API_STATEMENT_TIMEOUT_MS")]
+    pub api_statement_timeout_ms: Option<u64>,
+    /// How old a `/v1/stats` answer may be, milliseconds; 0 = never cached [default: 1000].
+    #[arg(long, env = "INDEXER_STATS_MAX_AGE_MS")]
+    pub stats_max_age_ms: Option<u64>,
     /// Listen address of the HTTP API [default: 127.0.0.1:8080].
     #[arg(long, env = "INDEXER_API_ADDR")]
     pub api_addr: Option<SocketAddr>,
@@ -95,6 +104,11 @@ impl Settings {
             poll_ms: self.poll_ms.or(lower.poll_ms),
             database_url: self.database_url.or(lower.database_url),
             db_connections: self.db_connections.or(lower.db_connections),
+            api_db_connections: self.api_db_connections.or(lower.api_db_connections),
+            api_statement_timeout_ms: self
+                .api_statement_timeout_ms
+                .or(lower.api_statement_timeout_ms),
+            stats_max_age_ms: self.stats_max_age_ms.or(lower.stats_max_age_ms),
             api_addr: self.api_addr.or(lower.api_addr),
             wait_for_lock: self.wait_for_lock.or(lower.wait_for_lock),
         }
@@ -147,6 +161,13 @@ impl Settings {
                 "batch_logs and pipeline_depth must be positive".into(),
             ));
         }
+        let db_connections = self.db_connections.unwrap_or(16);
+        let api_db_connections = self.api_db_connections.unwrap_or(8);
+        if db_connections == 0 || api_db_connections == 0 {
+            return Err(Error::Config(
+                "db_connections and api_db_connections must be positive".into(),
+            ));
+        }
         Ok(Config {
             rpc_url: self
                 .rpc_url
@@ -172,7 +193,12 @@ impl Settings {
             pipeline_depth,
             poll_interval: Duration::from_millis(self.poll_ms.unwrap_or(50)),
             database_url: self.database_url,
-            db_connections: self.db_connections.unwrap_or(16),
+            db_connections,
+            api_db_connections,
+            api_statement_timeout: Duration::from_millis(
+                self.api_statement_timeout_ms.unwrap_or(5000),
+            ),
+            stats_max_age: Duration::from_millis(self.stats_max_age_ms.unwrap_or(1000)),
             api_addr: self
                 .api_addr
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
@@ -212,8 +238,14 @@ pub struct Config {
     pub poll_interval: Duration,
     /// PostgreSQL URL (required by every subcommand that touches the database).
     pub database_url: Option<String>,
-    /// Largest database pool.
+    /// Largest pool of the writer (ingestion).
     pub db_connections: u32,
+    /// Largest pool of the HTTP API.
+    pub api_db_connections: u32,
+    /// Statement timeout of the API's connections (zero: none).
+    pub api_statement_timeout: Duration,
+    /// Longest age of a `/v1/stats` answer (zero: computed per request).
+    pub stats_max_age: Duration,
     /// Listen address of the HTTP API.
     pub api_addr: SocketAddr,
     /// Wait for the writer lock held by another process (else refuse to start).
@@ -286,6 +318,43 @@ mod tests {
         );
         assert_eq!(cfg.registry, CANONICAL_REGISTRY);
         assert_eq!(cfg.rpc_url, "http://127.0.0.1:8545");
+        assert_eq!(
+            (cfg.db_connections, cfg.api_db_connections),
+            (16, 8),
+            "separate pools with their defaults"
+        );
+        assert_eq!(cfg.api_statement_timeout, Duration::from_secs(5));
+        assert_eq!(cfg.stats_max_age, Duration::from_secs(1));
+        Ok(())
+    }
+
+    #[test]
+    fn api_pool_settings_come_from_file_and_flags() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+        let file = write(
+            &dir,
+            "indexer.toml",
+            "nft = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\n\
+             market = \"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512\"\n\
+             api_db_connections = 3\napi_statement_timeout_ms = 250\nstats_max_age_ms = 0\n",
+        );
+        let flags = Settings {
+            api_statement_timeout_ms: Some(750),
+            ..Settings::default()
+        };
+        let cfg = flags.or(Settings::from_toml_file(&file)?).resolve()?;
+        assert_eq!(cfg.api_db_connections, 3);
+        assert_eq!(cfg.api_statement_timeout, Duration::from_millis(750));
+        assert_eq!(cfg.stats_max_age, Duration::ZERO);
+        let zero = Settings {
+            nft: Some(Address::ZERO),
+            market: Some(Address::ZERO),
+            api_db_connections: Some(0),
+            ..Settings::default()
+        };
+        assert!(
+            matches!(zero.resolve(), Err(Error::Config(m)) if m.contains("api_db_connections"))
+        );
         Ok(())
     }
 

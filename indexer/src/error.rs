@@ -120,6 +120,24 @@ pub enum Error {
         /// Hash of the stored checkpoint.
         stored: B256,
     },
+    /// The database rejects a batch's data on every attempt: SQLSTATE class 22 (data exception)
+    /// or 23 (integrity constraint violation) persisted over
+    /// [`crate::ingest::DATA_ERROR_ATTEMPTS`] attempts, so retrying cannot help (an event the
+    /// schema cannot hold, a bug). Needs an operator; the checkpoint stays before the batch.
+    #[error(
+        "FATAL: the database rejects batch {from}..={to} on every attempt (SQLSTATE {sqlstate}: \
+         {message}); refusing to continue"
+    )]
+    BatchRejected {
+        /// First block of the batch.
+        from: u64,
+        /// Last block of the batch.
+        to: u64,
+        /// The SQLSTATE of the last attempt.
+        sqlstate: String,
+        /// PostgreSQL's message of the last attempt.
+        message: String,
+    },
     /// The ingestion pipeline stopped unexpectedly.
     #[error("pipeline: {0}")]
     Pipeline(String),
@@ -139,7 +157,20 @@ impl Error {
                 | Self::ReorgTooDeep { .. }
                 | Self::HeadBehindFinalized { .. }
                 | Self::WriterLocked { .. }
+                | Self::BatchRejected { .. }
         )
+    }
+
+    /// The SQLSTATE of a database error that is about the data, not the connection or the
+    /// server: class 22 (data exception) or 23 (integrity constraint violation). Such an error
+    /// repeats on every attempt of the same batch; others (connection loss, a restart,
+    /// serialization failures, timeouts) are transient.
+    pub fn data_sqlstate(&self) -> Option<String> {
+        let Self::Db(sqlx::Error::Database(e)) = self else {
+            return None;
+        };
+        let code = e.code()?;
+        (code.starts_with("22") || code.starts_with("23")).then(|| code.into_owned())
     }
 }
 

@@ -3,12 +3,15 @@
 //! chain and database ([`db::WriterLock`]); a head below the checkpoint is waited for, never
 //! rolled back.
 
+mod completeness;
+
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256};
+use alloy::rpc::types::Log;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, instrument, warn};
@@ -19,10 +22,14 @@ use crate::db::{self, Batch, Checkpoint, Header, WriterLock};
 use crate::error::{Error, Result};
 use crate::events::{self, Contracts, Event, Meta};
 use crate::metrics::Metrics;
-use crate::rpc::Chain;
+use crate::rpc::{Block, Chain, Scope};
 
 /// Most blocks one live step covers (each needs its header).
 const LIVE_MAX_BLOCKS: u64 = 256;
+
+/// Attempts of one batch that a database error about the data (SQLSTATE class 22 or 23) may
+/// fail before it is fatal ([`Error::BatchRejected`]): a few, in case it came from a race.
+pub const DATA_ERROR_ATTEMPTS: u32 = 3;
 
 /// How often a wait for the chain head (behind the checkpoint) says so at warn level.
 const HEAD_WAIT_LOG_EVERY: Duration = Duration::from_secs(5);
@@ -99,7 +106,7 @@ impl Indexer {
             return Err(Error::ChainIdMismatch { configured, actual });
         }
         let cp = db::init_chain(&pool, actual, cfg.nft, cfg.market, cfg.start_block).await?;
-        metrics.indexed_block.store(cp.block, Ordering::Relaxed);
+        metrics.set_indexed(cp.block);
         info!(target: "indexer::ingest", chain_id = actual, checkpoint = cp.block, nft = %cfg.nft, "indexer ready");
         Ok(Self {
             cfg,
@@ -203,12 +210,13 @@ impl Indexer {
             .writer_lock_held
             .store(i64::from(lock.is_held()), Ordering::Relaxed);
         let cp = db::checkpoint(&self.pool, self.chain_id).await?;
-        let Some(latest) = self.head_at_least(cp).await? else {
+        let Some(latest_block) = self.head_at_least(cp).await? else {
             self.reorg(cp).await?;
             return Ok(Progress::Advanced);
         };
+        let latest = latest_block.header;
         let head = latest.number;
-        if self.metrics.head_block.swap(head as i64, Ordering::Relaxed) != head as i64 {
+        if self.metrics.set_head(head as i64) {
             db::set_head(&self.pool, self.chain_id, head).await?;
         }
         let finalized = head as i64 - self.cfg.finality_depth as i64;
@@ -223,7 +231,7 @@ impl Indexer {
             self.reorg(cp).await?;
             return Ok(Progress::Advanced);
         }
-        self.live(cp, latest, lock).await
+        self.live(cp, latest_block, lock).await
     }
 
     /// The chain head, once it is at or above the checkpoint. A head below the checkpoint is a
@@ -232,16 +240,18 @@ impl Indexer {
     /// counted in `head_behind_total` and logged (warn every 5 s, debug otherwise), never rolled
     /// back. Only a head that is a block of our window with another hash than the stored one
     /// (the chain really moved to a shorter fork) is a reorg: then `None`.
-    async fn head_at_least(&self, cp: Checkpoint) -> Result<Option<Header>> {
+    async fn head_at_least(&self, cp: Checkpoint) -> Result<Option<Block>> {
         let mut backoff = Backoff::new();
         let mut logged: Option<Instant> = None;
         loop {
-            let latest = self.chain.latest().await?;
+            let block = self.chain.latest_block().await?;
+            self.metrics.head_seen();
+            let latest = block.header;
             if latest.number as i64 >= cp.block {
                 if logged.is_some() {
                     info!(target: "indexer::ingest", head = latest.number, checkpoint = cp.block, "the chain head caught up");
                 }
-                return Ok(Some(latest));
+                return Ok(Some(block));
             }
             if let Some(stored) =
                 db::stored_header(&self.pool, self.chain_id, latest.number).await?
@@ -357,6 +367,7 @@ impl Indexer {
             max_blocks: self.cfg.max_batch_blocks,
             finalized: target as i64,
             head,
+            metrics: self.metrics.clone(),
         };
         let initial = self.cfg.batch_blocks;
         let producer =
@@ -372,29 +383,32 @@ impl Indexer {
         result
     }
 
-    /// Indexes new unfinalized blocks after `cp` up to `latest`, checking parent hashes.
-    #[instrument(target = "indexer::ingest", skip_all, fields(from = cp.block + 1, head = latest.number))]
-    async fn live(&self, cp: Checkpoint, latest: Header, lock: &WriterLock) -> Result<Progress> {
+    /// Indexes new unfinalized blocks after `cp` up to `latest`, checking parent hashes, and
+    /// that the logs are complete and of the headers' blocks ([`completeness`]): blocks in doubt
+    /// are fetched again by hash.
+    #[instrument(target = "indexer::ingest", skip_all, fields(from = cp.block + 1, head = latest.header.number))]
+    async fn live(&self, cp: Checkpoint, latest: Block, lock: &WriterLock) -> Result<Progress> {
+        let head = latest.header.number;
         let from = u64::try_from(cp.block + 1).unwrap_or(0);
-        let to = latest.number.min(from + LIVE_MAX_BLOCKS - 1);
+        let to = head.min(from + LIVE_MAX_BLOCKS - 1);
         let mut set = tokio::task::JoinSet::new();
         for n in from..=to {
-            if n == latest.number {
+            if n == head {
                 continue;
             }
             let chain = self.chain.clone();
-            set.spawn(async move { chain.header(n).await });
+            set.spawn(async move { chain.block(n).await });
         }
         let known = self.known_accounts(cp).await?;
-        let fetched = fetch_range(&self.chain, from, to, &known).await?;
-        let mut headers: Vec<Header> = Vec::with_capacity((to - from + 1) as usize);
-        if to == latest.number {
-            headers.push(latest);
+        let fetched = fetch_range(&self.chain, Scope::Range(from, to), &known, true).await?;
+        self.count_duplicates(fetched.duplicates);
+        let mut blocks: Vec<Block> = Vec::with_capacity((to - from + 1) as usize);
+        if to == head {
+            blocks.push(latest);
         }
         while let Some(r) = set.join_next().await {
-            let h = r.map_err(|e| Error::Pipeline(e.to_string()))??;
-            match h {
-                Some(h) => headers.push(h),
+            match r.map_err(|e| Error::Pipeline(e.to_string()))?? {
+                Some(b) => blocks.push(b),
                 None => {
                     // the chain shrank meanwhile, or a lagging backend answered: the next step
                     // sees which (after a pause, not to spin on the RPC)
@@ -403,21 +417,30 @@ impl Indexer {
                 }
             }
         }
-        headers.sort_by_key(|h| h.number);
-        let first = headers
+        blocks.sort_by_key(|b| b.header.number);
+        let first = blocks
             .first()
             .ok_or_else(|| Error::Pipeline("no headers".into()))?;
-        if cp.hash.is_some_and(|h| h != first.parent_hash) {
+        if cp.hash.is_some_and(|h| h != first.header.parent_hash) {
             info!(target: "indexer::reorg", block = from, "parent hash mismatch: reorg");
             self.reorg(cp).await?;
             return Ok(Progress::Advanced);
         }
-        if headers.windows(2).any(|w| w[1].parent_hash != w[0].hash) {
+        if blocks
+            .windows(2)
+            .any(|w| w[1].header.parent_hash != w[0].header.hash)
+        {
             debug!(target: "indexer::reorg", "headers changed while fetching; retrying");
             return Ok(Progress::Advanced);
         }
-        let mut evs = Vec::with_capacity(fetched.events.len());
-        for (meta, ev) in fetched.events {
+        let Some((events, to)) = self.complete(&blocks, fetched, &known).await? else {
+            tokio::time::sleep(self.cfg.poll_interval).await;
+            return Ok(Progress::Advanced);
+        };
+        blocks.truncate((to - from + 1) as usize);
+        let headers: Vec<Header> = blocks.iter().map(|b| b.header).collect();
+        let mut evs = Vec::with_capacity(events.len());
+        for (meta, ev) in events {
             let h = meta
                 .block_number
                 .checked_sub(from)
@@ -437,11 +460,93 @@ impl Indexer {
             to_header,
             events: evs,
             headers,
-            finalized: latest.number as i64 - self.cfg.finality_depth as i64,
-            head: latest.number,
+            finalized: head as i64 - self.cfg.finality_depth as i64,
+            head,
         };
         self.write(&batch, lock).await?;
         Ok(Progress::Advanced)
+    }
+
+    /// The events of `blocks` (fetched by number as `fetched`, for the accounts `known` before
+    /// them), with every block whose logs are in doubt ([`completeness::doubtful`]) fetched
+    /// again by hash, and the last block they are complete for: the last of `blocks`, or a
+    /// refetched block that creates accounts the range's approvals were not fetched for (the
+    /// batch then ends there), or the block before one that could not be fetched by hash (a
+    /// backend without it); `None` when that is the first block: the step is retried.
+    async fn complete(
+        &self,
+        blocks: &[Block],
+        fetched: Fetched,
+        known: &BTreeSet<Address>,
+    ) -> Result<Option<(Vec<(Meta, Event)>, u64)>> {
+        let last = blocks.last().map_or(0, |b| b.header.number);
+        let expected = completeness::Expected::new(
+            self.chain.contracts(),
+            known.iter().chain(&fetched.created),
+        );
+        let doubts = completeness::doubtful(blocks, &fetched.raw, &expected);
+        if doubts.is_empty() {
+            return Ok(Some((fetched.events, last)));
+        }
+        let redo = completeness::blocks_of(blocks, &doubts);
+        self.metrics
+            .logs_refetched_total
+            .fetch_add(redo.len() as u64, Ordering::Relaxed);
+        info!(target: "indexer::ingest", blocks = ?redo.iter().map(|(n, _)| n).collect::<Vec<_>>(), reason = ?doubts[0].1, "logs in doubt (a lagging backend or a reorg between the calls?): fetching the blocks again by hash");
+        let originally: BTreeSet<Address> = fetched.created.iter().copied().collect();
+        let numbers: BTreeSet<u64> = redo.iter().map(|(n, _)| *n).collect();
+        let mut events: Vec<(Meta, Event)> = fetched
+            .events
+            .into_iter()
+            .filter(|(m, _)| !numbers.contains(&m.block_number))
+            .collect();
+        for (number, hash) in redo {
+            // the accounts known before this block: before the range, or created earlier in it
+            let before: Vec<(Meta, Event)> = events
+                .iter()
+                .filter(|(m, _)| m.block_number < number)
+                .cloned()
+                .collect();
+            let mut known_here = known.clone();
+            known_here.extend(approvals::created(&before, known).into_keys());
+            let again = match fetch_range(&self.chain, Scope::Block(hash), &known_here, false).await
+            {
+                Ok(f) => f,
+                Err(e) if e.is_fatal() => return Err(e),
+                Err(e) => {
+                    debug!(target: "indexer::ingest", block = number, error = %e, "block not served by hash (lagging backend?); retrying");
+                    let first = blocks.first().map_or(0, |b| b.header.number);
+                    if number == first {
+                        return Ok(None);
+                    }
+                    // the blocks before it are complete: write them, the next step retries it
+                    events.retain(|(m, _)| m.block_number < number);
+                    events.sort_by_key(|(m, _)| (m.block_number, m.log_index));
+                    return Ok(Some((events, number - 1)));
+                }
+            };
+            self.count_duplicates(again.duplicates);
+            let surprise = again.created.iter().any(|a| !originally.contains(a));
+            events.extend(again.events);
+            if surprise && number < last {
+                // accounts the range's approval calls did not ask for: end the batch here, the
+                // next step fetches the rest knowing them
+                events.retain(|(m, _)| m.block_number <= number);
+                events.sort_by_key(|(m, _)| (m.block_number, m.log_index));
+                return Ok(Some((events, number)));
+            }
+        }
+        events.sort_by_key(|(m, _)| (m.block_number, m.log_index));
+        Ok(Some((events, last)))
+    }
+
+    fn count_duplicates(&self, n: usize) {
+        if n > 0 {
+            self.metrics
+                .logs_duplicate_total
+                .fetch_add(n as u64, Ordering::Relaxed);
+            warn!(target: "indexer::ingest", duplicates = n, "the RPC returned a log more than once; deduplicated");
+        }
     }
 
     /// Finds the fork point by walking the stored window back until a stored hash is the
@@ -469,9 +574,7 @@ impl Indexer {
                 self.metrics
                     .reorg_blocks_total
                     .fetch_add(removed, Ordering::Relaxed);
-                self.metrics
-                    .indexed_block
-                    .store(h.number as i64, Ordering::Relaxed);
+                self.metrics.set_indexed(h.number as i64);
                 warn!(target: "indexer::reorg", fork = h.number, depth = removed, "reorg rolled back");
                 return Ok(());
             }
@@ -492,9 +595,12 @@ impl Indexer {
     }
 
     /// Writes a batch, retrying database errors with backoff (a commit whose acknowledgement
-    /// was lost is recognised by the checkpoint and not applied again).
+    /// was lost is recognised by the checkpoint and not applied again). An error about the data
+    /// ([`Error::data_sqlstate`]) that persists over [`DATA_ERROR_ATTEMPTS`] attempts is fatal
+    /// ([`Error::BatchRejected`]).
     async fn write(&self, batch: &Batch, lock: &WriterLock) -> Result<()> {
         let mut backoff = Backoff::new();
+        let mut rejected = 0;
         loop {
             lock.ensure_held()?;
             let t = Instant::now();
@@ -508,19 +614,34 @@ impl Indexer {
             {
                 Ok(n) => {
                     self.advance_accounts(batch);
+                    // a long backfill reads no head for a while: its batches are signs of life
+                    self.metrics.head_seen();
                     self.metrics.db_latency.observe(t.elapsed());
                     self.metrics
                         .events_total
                         .fetch_add(n as u64, Ordering::Relaxed);
                     self.metrics.batches_total.fetch_add(1, Ordering::Release);
-                    self.metrics
-                        .indexed_block
-                        .store(batch.to as i64, Ordering::Relaxed);
+                    self.metrics.set_indexed(batch.to as i64);
                     info!(target: "indexer::ingest", from = batch.from, to = batch.to, events = n, "batch indexed");
                     return Ok(());
                 }
-                Err(Error::Db(e)) => {
+                Err(e @ Error::Db(_)) => {
                     self.metrics.db_errors_total.fetch_add(1, Ordering::Relaxed);
+                    if let Some(sqlstate) = e.data_sqlstate() {
+                        rejected += 1;
+                        if rejected >= DATA_ERROR_ATTEMPTS {
+                            let message = match &e {
+                                Error::Db(sqlx::Error::Database(d)) => d.message().to_string(),
+                                other => other.to_string(),
+                            };
+                            return Err(Error::BatchRejected {
+                                from: batch.from,
+                                to: batch.to,
+                                sqlstate,
+                                message,
+                            });
+                        }
+                    }
                     warn!(target: "indexer::db", error = %e, "batch write failed, retrying");
                     backoff.wait().await;
                     if let Ok(cp) = db::checkpoint(&self.pool, self.chain_id).await
@@ -559,32 +680,38 @@ fn with_timestamp(mut meta: Meta, ev: Event, headers: &[Header], from: u64) -> (
 
 /// The events of one block range.
 struct Fetched {
-    /// Decoded events in chain order.
+    /// Decoded events in chain order, each log once.
     events: Vec<(Meta, Event)>,
     /// Raw logs fetched (what the adaptive range sizes on).
     logs: usize,
     /// Accounts the range creates that were not known before it.
     created: Vec<Address>,
+    /// The raw logs, when asked for (to check them against the headers), else empty.
+    raw: Vec<Log>,
+    /// Logs the RPC returned more than once (dropped).
+    duplicates: usize,
 }
 
-/// Fetches and decodes the events of `from..=to`: the contracts' logs and, concurrently, the
+/// Fetches and decodes the events of `scope`: the contracts' logs and, concurrently, the
 /// approvals of the accounts `known` before the range; then, if the range creates accounts,
-/// their approvals (see [`approvals`]).
+/// their approvals (see [`approvals`]). A log returned twice (same block hash and log index) is
+/// kept once, so a provider's duplicate cannot fail the batch on the rows' unique key.
 async fn fetch_range(
     chain: &Chain,
-    from: u64,
-    to: u64,
+    scope: Scope,
     known: &BTreeSet<Address>,
+    keep_raw: bool,
 ) -> Result<Fetched> {
     let owners: Vec<Address> = known.iter().copied().collect();
-    let (logs, approval_logs) = tokio::join!(chain.logs(from, to), async {
+    let (logs, approval_logs) = tokio::join!(chain.logs(scope), async {
         if owners.is_empty() {
             Ok(Vec::new())
         } else {
-            chain.approval_logs(from, to, &owners).await
+            chain.approval_logs(scope, &owners).await
         }
     });
-    let (logs, mut approval_logs) = (logs?, approval_logs?);
+    let (mut logs, mut approval_logs) = (logs?, approval_logs?);
+    let mut duplicates = dedup_logs(&mut logs);
     let mut evs = Vec::with_capacity(logs.len());
     for log in &logs {
         if let Some(e) = events::decode(log, chain.contracts())? {
@@ -595,20 +722,41 @@ async fn fetch_range(
     let mut new: Vec<Address> = created.keys().copied().collect();
     new.sort_unstable();
     if !new.is_empty() {
-        approval_logs.extend(chain.approval_logs(from, to, &new).await?);
+        approval_logs.extend(chain.approval_logs(scope, &new).await?);
     }
+    duplicates += dedup_logs(&mut approval_logs);
     let n = logs.len() + approval_logs.len();
-    drop(logs);
     if !approval_logs.is_empty() {
         let decoded = approval_logs.iter().filter_map(approvals::decode);
         evs.extend(approvals::select(decoded, known, &created));
-        evs.sort_by_key(|(m, _)| (m.block_number, m.log_index));
     }
+    evs.sort_by_key(|(m, _)| (m.block_number, m.log_index));
+    let raw = if keep_raw {
+        logs.append(&mut approval_logs);
+        logs
+    } else {
+        Vec::new()
+    };
     Ok(Fetched {
+        duplicates,
         events: evs,
         logs: n,
         created: new,
+        raw,
     })
+}
+
+/// Drops the logs that occur more than once (same block number, hash and log index); returns
+/// how many. Logs in chain order without duplicates (the usual answer) are left as they are.
+fn dedup_logs(logs: &mut Vec<Log>) -> usize {
+    let key = |l: &Log| (l.block_number, l.log_index, l.block_hash);
+    if logs.windows(2).all(|w| key(&w[0]) < key(&w[1])) {
+        return 0;
+    }
+    let before = logs.len();
+    logs.sort_by_key(key);
+    logs.dedup_by_key(|l| key(l));
+    before - logs.len()
 }
 
 /// The fetch side of the backfill pipeline.
@@ -620,9 +768,50 @@ struct Fetcher {
     max_blocks: u64,
     finalized: i64,
     head: u64,
+    metrics: Arc<Metrics>,
 }
 
 impl Fetcher {
+    /// Gives every event without a block timestamp (a node that does not put `blockTimestamp`
+    /// in its logs) its block's, from `known` headers or else fetched in batched requests
+    /// ([`Chain::headers`]); nothing is fetched when the logs carry them. A header of another
+    /// hash than the log's (final blocks should not change) is an error: the range is retried.
+    async fn timestamps(&self, evs: &mut [(Meta, Event)], known: &[Header]) -> Result<()> {
+        let mut missing: Vec<u64> = evs
+            .iter()
+            .filter(|(m, _)| m.block_timestamp.is_none())
+            .map(|(m, _)| m.block_number)
+            .filter(|n| !known.iter().any(|h| h.number == *n))
+            .collect();
+        if missing.is_empty() && evs.iter().all(|(m, _)| m.block_timestamp.is_some()) {
+            return Ok(());
+        }
+        missing.dedup();
+        let mut headers = if missing.is_empty() {
+            Default::default()
+        } else {
+            self.metrics
+                .headers_fetched_total
+                .fetch_add(missing.len() as u64, Ordering::Relaxed);
+            self.chain.headers(&missing).await?
+        };
+        for h in known {
+            headers.insert(h.number, *h);
+        }
+        for (m, _) in evs.iter_mut().filter(|(m, _)| m.block_timestamp.is_none()) {
+            match headers.get(&m.block_number) {
+                Some(h) if h.hash == m.block_hash => m.block_timestamp = Some(h.timestamp),
+                _ => {
+                    return Err(Error::Rpc(format!(
+                        "the header of block {} is not the block of its logs",
+                        m.block_number
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Fetches `from..=target` in adaptive ranges and sends one batch per range. The range
     /// halves on any RPC error (provider limits, timeouts), shrinks to the size that would hold
     /// `batch_logs` events when a response is larger (a response above 4× is dropped, to bound
@@ -641,7 +830,7 @@ impl Fetcher {
             // the header of `from` carries the parent hash the batch is planned on (checked
             // against the checkpoint when written); fetched concurrently, once if from == to
             let (fetched, header, first) = tokio::join!(
-                fetch_range(&self.chain, from, to, &self.known),
+                fetch_range(&self.chain, Scope::Range(from, to), &self.known, false),
                 self.chain.header(to),
                 async {
                     if from == to {
@@ -679,7 +868,23 @@ impl Fetcher {
                 size = fitted(fetched.logs);
                 continue;
             }
-            let evs = fetched.events;
+            if fetched.duplicates > 0 {
+                self.metrics
+                    .logs_duplicate_total
+                    .fetch_add(fetched.duplicates as u64, Ordering::Relaxed);
+                warn!(target: "indexer::ingest", from, to, duplicates = fetched.duplicates, "the RPC returned a log more than once; deduplicated");
+            }
+            let mut evs = fetched.events;
+            let headers: Vec<Header> = first.into_iter().chain([header]).collect();
+            if let Err(e) = self.timestamps(&mut evs, &headers).await {
+                if e.is_fatal() {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+                warn!(target: "indexer::ingest", from, to, error = %e, "block headers for timestamps failed; retrying");
+                backoff.wait().await;
+                continue;
+            }
             let n = evs.len();
             if n < self.batch_logs / 2 {
                 size = fitted(n).min(size.saturating_mul(4)).min(self.max_blocks);
@@ -691,7 +896,7 @@ impl Fetcher {
                 to,
                 to_header: header,
                 events: evs,
-                headers: first.into_iter().chain([header]).collect(),
+                headers,
                 finalized: self.finalized,
                 head: self.head,
             };
@@ -703,5 +908,32 @@ impl Fetcher {
             }
             from = to + 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(block: u64, index: u64) -> Log {
+        Log {
+            block_number: Some(block),
+            block_hash: Some(B256::with_last_byte(block as u8)),
+            log_index: Some(index),
+            ..Log::default()
+        }
+    }
+
+    #[test]
+    fn dedup_logs_keeps_each_log_once_in_chain_order() {
+        let mut ordered = vec![log(1, 0), log(1, 1), log(2, 0)];
+        assert_eq!(dedup_logs(&mut ordered), 0);
+        let mut twice = vec![log(1, 0), log(1, 1), log(2, 0), log(1, 0), log(2, 0)];
+        assert_eq!(dedup_logs(&mut twice), 2);
+        assert_eq!(twice, ordered);
+        // the same position in two forks' blocks is not a duplicate
+        let mut forks = vec![log(1, 0), log(1, 0)];
+        forks[1].block_hash = Some(B256::repeat_byte(7));
+        assert_eq!(dedup_logs(&mut forks), 0);
     }
 }

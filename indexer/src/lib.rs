@@ -15,7 +15,9 @@
 //! - [`approvals`] decides which `Approval`/`ApprovalForAll` logs of any contract belong to the
 //!   token-bound accounts of our tokens (fetched by owner topic, alongside the contracts' logs).
 //! - [`verify::verify`] compares the database with the chain at the indexed block.
-//! - [`api::app`] is the HTTP API over [`AppState`].
+//! - [`api::app`] is the HTTP API over [`AppState`], reading through a pool of its own
+//!   ([`api::connect`]: its own size and a statement timeout), so API load never takes the
+//!   writer's connections.
 //!
 //! The schema and design are described in `docs/indexer.md`.
 //!

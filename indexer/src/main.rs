@@ -82,11 +82,20 @@ async fn connect(cfg: &Config) -> anyhow::Result<sqlx::PgPool> {
 
 async fn run(cfg: Config) -> anyhow::Result<()> {
     let pool = connect(&cfg).await?;
+    // the API reads through a pool of its own, so requests can never take the writer's
+    // connections, and every API statement has a timeout
+    let api_pool = api::connect(
+        cfg.database_url()?
+            .parse()
+            .context("invalid database URL")?,
+        cfg.api_db_connections,
+        cfg.api_statement_timeout,
+    );
     let metrics = Arc::new(Metrics::default());
-    let api_addr = cfg.api_addr;
-    let indexer = Indexer::new(cfg, pool.clone(), metrics.clone()).await?;
+    let (api_addr, stats_max_age) = (cfg.api_addr, cfg.stats_max_age);
+    let indexer = Indexer::new(cfg, pool, metrics.clone()).await?;
     let state = AppState {
-        pool,
+        pool: api_pool,
         chain_id: indexer.chain_id(),
         nft: indexer.chain().contracts().nft,
         metrics,
@@ -95,7 +104,8 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {api_addr}"))?;
     tracing::info!(target: "indexer::api", addr = %api_addr, "API listening");
-    let server = axum::serve(listener, api::app(state)).into_future();
+    let app = api::app_with_stats_max_age(state, api::Options::default(), stats_max_age);
+    let server = axum::serve(listener, app).into_future();
     tokio::select! {
         r = indexer.run() => r.context("indexing stopped")?,
         r = server => r.context("API server stopped")?,

@@ -29,9 +29,14 @@ pub enum ApiError {
     /// The route exists but not for this method (405, `method_not_allowed`).
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// The database cannot be reached right now (503, `unavailable`).
+    /// The database cannot be reached right now, or the API's pool has no free connection
+    /// within its acquire timeout (503, `unavailable`).
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// A statement ran longer than the API's statement timeout and PostgreSQL cancelled it
+    /// (503, `query_timeout`; SQLSTATE 57014). The request may succeed when retried later.
+    #[error("the query took too long and was cancelled; retry later")]
+    QueryTimeout,
     /// Any other server-side fault (500, `internal`). The detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -54,7 +59,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::QueryTimeout => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -67,16 +72,24 @@ impl ApiError {
             Self::RouteNotFound(_) => "route_not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unavailable(_) => "unavailable",
+            Self::QueryTimeout => "query_timeout",
             Self::Internal(_) => "internal",
         }
     }
 }
+
+/// SQLSTATE `query_canceled`: what PostgreSQL answers when `statement_timeout` fires.
+const QUERY_CANCELED: &str = "57014";
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 Self::Unavailable(e)
+            }
+            sqlx::Error::Database(ref d) if d.code().as_deref() == Some(QUERY_CANCELED) => {
+                tracing::warn!(target: "indexer::api", error = %d, "statement cancelled by the statement timeout");
+                Self::QueryTimeout
             }
             other => Self::Internal(other.to_string()),
         }
@@ -104,6 +117,8 @@ impl IntoResponse for ApiError {
             Self::Unavailable(e) => {
                 tracing::warn!(target: "indexer::api", error = %e, "database unavailable")
             }
+            // logged where the SQL error was converted, with its text
+            Self::QueryTimeout => {}
             other => {
                 tracing::debug!(target: "indexer::api", code = other.code(), message = %other, "client error")
             }

@@ -4,7 +4,12 @@
 //!
 //! - [`queries`] holds every SQL statement and the records they return;
 //! - [`params`] validates everything a client sends;
-//! - [`error::ApiError`] maps every failure to a JSON error with a stable code, in one place.
+//! - [`error::ApiError`] maps every failure to a JSON error with a stable code, in one place;
+//! - [`stats`] caches the answer of `/v1/stats`.
+//!
+//! The API reads through a pool of its own ([`connect`]), separate from the ingestion's, with a
+//! statement timeout: a flood of requests or a slow query holds API connections only, never the
+//! writer's.
 //!
 //! ```no_run
 //! # async fn demo(state: memory_indexer::AppState) -> std::io::Result<()> {
@@ -18,6 +23,7 @@ pub mod error;
 pub mod http_metrics;
 pub mod params;
 pub mod queries;
+pub mod stats;
 
 mod accounts;
 mod certificates;
@@ -26,7 +32,7 @@ mod memories;
 mod status;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Uri;
@@ -36,12 +42,14 @@ use axum::routing::{MethodRouter, get};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use self::cache::DetailCache;
 use self::error::ApiError;
 use self::http_metrics::HttpMetrics;
 use self::params::Cursor;
 use self::queries::Keyed;
+use self::stats::StatsCache;
 use crate::AppState;
 use crate::metrics::Metrics;
 
@@ -53,6 +61,7 @@ struct Ctx {
     metrics: Arc<Metrics>,
     http: Arc<HttpMetrics>,
     detail_cache: Option<Arc<DetailCache>>,
+    stats: Arc<StatsCache>,
 }
 
 /// A page of a list endpoint. `next_cursor` is present when more items follow; pass it as
@@ -145,8 +154,18 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// The API router over `state`. Call it inside a Tokio runtime (the detail cache polls the
-/// checkpoint in a task; outside a runtime it is disabled).
+/// checkpoint in a task; outside a runtime it is disabled). `/v1/stats` answers are at most
+/// [`stats::DEFAULT_MAX_AGE`] old.
 pub fn app_with(state: AppState, options: Options) -> Router {
+    app_with_stats_max_age(state, options, stats::DEFAULT_MAX_AGE)
+}
+
+/// [`app_with`], with `/v1/stats` answers at most `stats_max_age` old (zero: never cached).
+pub fn app_with_stats_max_age(
+    state: AppState,
+    options: Options,
+    stats_max_age: Duration,
+) -> Router {
     let routes = routes();
     let http = Arc::new(HttpMetrics::new(routes.iter().map(|(p, _)| *p)));
     let chain_id = i64::try_from(state.chain_id).unwrap_or(i64::MAX);
@@ -161,6 +180,7 @@ pub fn app_with(state: AppState, options: Options) -> Router {
         metrics: state.metrics,
         http: http.clone(),
         detail_cache,
+        stats: Arc::new(StatsCache::new(stats_max_age)),
     };
     let mut router = Router::new();
     for (path, handler) in routes {
@@ -171,6 +191,33 @@ pub fn app_with(state: AppState, options: Options) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(http, track))
         .with_state(ctx)
+}
+
+/// Acquire timeout of the API's pool when statements have no timeout.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The API's own pool on `options`: at most `max_connections` connections, each with
+/// `statement_timeout` (set in the startup packet, so no connection ever runs without it; zero
+/// = no timeout). A request waits for a free connection at most as long as one statement may
+/// run (10 s without a timeout), then answers `503 unavailable`.
+///
+/// The pool is opened lazily: the caller has already connected (and migrated) through the
+/// writer's pool.
+pub fn connect(
+    options: PgConnectOptions,
+    max_connections: u32,
+    statement_timeout: Duration,
+) -> PgPool {
+    let millis = statement_timeout.as_millis().to_string();
+    let acquire = if statement_timeout.is_zero() {
+        ACQUIRE_TIMEOUT
+    } else {
+        statement_timeout
+    };
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(acquire)
+        .connect_lazy_with(options.options([("statement_timeout", millis)]))
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {

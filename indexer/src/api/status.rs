@@ -60,11 +60,27 @@ pub(super) async fn status(
 }
 
 /// Readiness: 200 with the indexing status once caught up, 503 otherwise (also when the
-/// database cannot be reached or the chain is not initialised yet).
+/// database cannot be reached or the chain is not initialised yet), and 503 with the error
+/// `unavailable` whose message is the reason when ingestion in this process is stuck ([`crate::metrics::Metrics::stalled`]: no fresh
+/// chain head, or a checkpoint that has not moved while the head has, for longer than
+/// [`crate::metrics::STALL_AFTER`]).
 pub(super) async fn ready(State(ctx): State<Ctx>, Query(_): Query<NoParams>) -> Response {
     match indexing_status(&ctx).await {
-        Ok(s) if s.ready => (StatusCode::OK, Json(s)).into_response(),
-        Ok(s) => (StatusCode::SERVICE_UNAVAILABLE, Json(s)).into_response(),
+        Ok(s) => {
+            let stalled = ctx
+                .metrics
+                .stalled(crate::metrics::now_ms(), crate::metrics::STALL_AFTER);
+            match stalled {
+                None if s.ready => (StatusCode::OK, Json(s)).into_response(),
+                None => (StatusCode::SERVICE_UNAVAILABLE, Json(s)).into_response(),
+                // the documented error shape, code `unavailable`, the reason as its message
+                Some(reason) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(serde_json::json!({"error": {"code": "unavailable", "message": reason}})),
+                )
+                    .into_response(),
+            }
+        }
         Err(e) => {
             // a failing database or an uninitialised chain is "not ready", whatever the error
             let mut r = e.into_response();
@@ -74,22 +90,26 @@ pub(super) async fn ready(State(ctx): State<Ctx>, Query(_): Query<NoParams>) -> 
     }
 }
 
+/// The totals, from the stats cache (at most its `max_age` behind the database).
 pub(super) async fn stats(State(ctx): State<Ctx>, Query(_): Query<NoParams>) -> JsonResult<Stats> {
-    Ok(Json(queries::stats(&ctx.pool, ctx.chain_id).await?))
+    Ok(Json(ctx.stats.get(&ctx.pool, ctx.chain_id).await?))
 }
 
-/// Prometheus text: the ingestion metrics, the API's request metrics, the pool's connections.
+/// Prometheus text: the ingestion metrics, the API's request metrics, the API pool's
+/// connections.
 pub(super) async fn metrics(State(ctx): State<Ctx>, Query(_): Query<NoParams>) -> Response {
     let mut text = ctx.metrics.render();
     ctx.http.render(&mut text);
-    text.push_str("# HELP indexer_db_pool_connections Open database connections of the pool.\n");
+    text.push_str(
+        "# HELP indexer_db_pool_connections Open database connections of the API's pool.\n",
+    );
     text.push_str("# TYPE indexer_db_pool_connections gauge\n");
     text.push_str(&format!(
         "indexer_db_pool_connections {}\n",
         ctx.pool.size()
     ));
     text.push_str(
-        "# HELP indexer_db_pool_idle_connections Idle database connections of the pool.\n",
+        "# HELP indexer_db_pool_idle_connections Idle database connections of the API's pool.\n",
     );
     text.push_str("# TYPE indexer_db_pool_idle_connections gauge\n");
     text.push_str(&format!(

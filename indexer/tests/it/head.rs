@@ -54,6 +54,7 @@ async fn a_head_behind_the_checkpoint_is_waited_for_not_rolled_back(
     // chain itself goes on
     proxy.set_faults(Faults {
         head: Some(cp.block as u64 - 5),
+        ..Faults::default()
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let a = chain.accounts.clone();
