@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {MemoryNFT} from "../src/MemoryNFT.sol";
 import {IMemoryNFT} from "../src/interfaces/IMemoryNFT.sol";
+import {AccountSig} from "./utils/AccountSig.sol";
 import {BaseTest} from "./utils/BaseTest.sol";
 
 /// @notice EIP-712 certificates: the shared vectors (the digest, and the valid and invalid cases the Rust
@@ -231,22 +232,6 @@ contract CertificatesTest is BaseTest {
         nft.anchorCertificate(tokenId, c, abi.encodePacked(r, vs));
     }
 
-    /// @dev The ERC-7739 `PersonalSign` signature of `hash` by `key` for the MemoryAccount `account`: what its
-    ///      holder's wallet produces (a plain signature of `hash` is not valid for an account).
-    function _accountSig(uint256 key, address account, bytes32 hash) internal view returns (bytes memory) {
-        bytes32 domain = keccak256(
-            abi.encode(
-                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
-                keccak256("MemoryAccount"),
-                keccak256("1"),
-                block.chainid,
-                account
-            )
-        );
-        bytes32 structHash = keccak256(abi.encode(keccak256("PersonalSign(bytes prefixed)"), hash));
-        return _sign(key, keccak256(abi.encodePacked(hex"1901", domain, structHash)));
-    }
-
     /// @dev An ERC-1271 certifier: a token-bound MemoryAccount whose holder (alice) signs.
     function test_anchorCertificate_Erc1271Certifier() public {
         IMemoryNFT.MintParams memory p = _params(alice, keccak256("certifier account"), new uint256[](0));
@@ -262,14 +247,14 @@ contract CertificatesTest is BaseTest {
         // A plain signature of the digest by the holder is not the account's.
         vm.expectRevert(IMemoryNFT.InvalidSignature.selector);
         nft.anchorCertificate(tokenId, c, _sign(ALICE_KEY, digest));
-        nft.anchorCertificate(tokenId, c, _accountSig(ALICE_KEY, wallet, digest));
+        nft.anchorCertificate(tokenId, c, AccountSig.personalSign(ALICE_KEY, wallet, digest));
         (, address by,,) = nft.certificateOf(digest);
         vm.assertEq(by, wallet, "contract certifier");
 
         // The contract's holder changes: alice's signature no longer speaks for it.
         c.nonce = 2;
         digest = nft.hashCertificate(c);
-        bytes memory aliceSig = _accountSig(ALICE_KEY, wallet, digest);
+        bytes memory aliceSig = AccountSig.personalSign(ALICE_KEY, wallet, digest);
         vm.prank(alice);
         nft.transferFrom(alice, bob, badge);
         vm.expectRevert(IMemoryNFT.InvalidSignature.selector);

@@ -5,6 +5,7 @@ import {MemoryAccount} from "../../src/accounts/MemoryAccount.sol";
 import {IERC6551Account, IERC6551Executable} from "../../src/interfaces/IERC6551.sol";
 import {IMemoryAccount} from "../../src/interfaces/IMemoryAccount.sol";
 import {IMemoryNFT} from "../../src/interfaces/IMemoryNFT.sol";
+import {AccountSig} from "../utils/AccountSig.sol";
 import {BaseTest} from "../utils/BaseTest.sol";
 import {PermitERC20, PlainERC1155, PlainERC721} from "../utils/TestTokens.sol";
 import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
@@ -92,17 +93,10 @@ contract MemoryAccountTest is BaseTest {
 
     bytes32 internal constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
-    bytes32 internal constant PERSONAL_SIGN_TYPEHASH = keccak256("PersonalSign(bytes prefixed)");
 
     /// @dev The account's own EIP-712 domain, in which ERC-7739 nests what its holder signs.
     function _domainOf(address acct) internal view returns (bytes32) {
         return keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("MemoryAccount"), keccak256("1"), block.chainid, acct));
-    }
-
-    /// @dev The ERC-7739 `PersonalSign` signature of `hash` by `key` for `acct` (what a wallet produces).
-    function _personalSign(uint256 key, address acct, bytes32 hash) internal view returns (bytes memory) {
-        bytes32 structHash = keccak256(abi.encode(PERSONAL_SIGN_TYPEHASH, hash));
-        return _sign(key, keccak256(abi.encodePacked("\x19\x01", _domainOf(acct), structHash)));
     }
 
     function test_eip712Domain_IsTheAccountsOwn() public view {
@@ -119,17 +113,19 @@ contract MemoryAccountTest is BaseTest {
 
     function test_isValidSignature_PersonalSignByHolder() public {
         bytes32 hash = keccak256("message");
-        bytes memory sig = _personalSign(ALICE_KEY, address(account), hash);
+        bytes memory sig = AccountSig.personalSign(ALICE_KEY, address(account), hash);
         vm.assertEq(account.isValidSignature(hash, sig), IERC1271.isValidSignature.selector, "holder");
         vm.assertEq(
-            account.isValidSignature(hash, _personalSign(CERTIFIER_KEY, address(account), hash)),
+            account.isValidSignature(hash, AccountSig.personalSign(CERTIFIER_KEY, address(account), hash)),
             bytes4(0xffffffff),
             "other key"
         );
         vm.assertEq(account.isValidSignature(keccak256("other"), sig), bytes4(0xffffffff), "other hash");
         MemoryAccount ghost = _accountFor(999);
         vm.assertEq(
-            ghost.isValidSignature(hash, _personalSign(ALICE_KEY, address(ghost), hash)), bytes4(0xffffffff), "no owner"
+            ghost.isValidSignature(hash, AccountSig.personalSign(ALICE_KEY, address(ghost), hash)),
+            bytes4(0xffffffff),
+            "no owner"
         );
         vm.prank(alice);
         nft.transferFrom(alice, bob, tokenId);
@@ -146,7 +142,7 @@ contract MemoryAccountTest is BaseTest {
     function test_isValidSignature_BoundToTheAccount() public {
         MemoryAccount other = _accountFor(_mintBy(alice));
         bytes32 hash = keccak256("message");
-        bytes memory sig = _personalSign(ALICE_KEY, address(account), hash);
+        bytes memory sig = AccountSig.personalSign(ALICE_KEY, address(account), hash);
         vm.assertEq(account.isValidSignature(hash, sig), IERC1271.isValidSignature.selector, "for this account");
         vm.assertEq(other.isValidSignature(hash, sig), bytes4(0xffffffff), "not for the other");
     }
@@ -191,7 +187,7 @@ contract MemoryAccountTest is BaseTest {
 
     function test_isValidSignature_InvalidWhileLocked() public {
         bytes32 hash = keccak256("message");
-        bytes memory sig = _personalSign(ALICE_KEY, address(account), hash);
+        bytes memory sig = AccountSig.personalSign(ALICE_KEY, address(account), hash);
         _list(alice, tokenId, 1 ether);
         vm.assertEq(account.isValidSignature(hash, sig), bytes4(0xffffffff), "locked");
         vm.prank(alice);

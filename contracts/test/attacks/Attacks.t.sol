@@ -5,6 +5,7 @@ import {MemoryAccount} from "../../src/accounts/MemoryAccount.sol";
 import {IMemoryAccount} from "../../src/interfaces/IMemoryAccount.sol";
 import {IMemoryMarket} from "../../src/interfaces/IMemoryMarket.sol";
 import {IMemoryNFT} from "../../src/interfaces/IMemoryNFT.sol";
+import {AccountSig} from "../utils/AccountSig.sol";
 import {BaseTest} from "../utils/BaseTest.sol";
 import {ForceSend, PermitERC20} from "../utils/TestTokens.sol";
 
@@ -60,7 +61,6 @@ contract SessionKeyAccount {
 contract Attacks is BaseTest {
     uint256 internal constant MALLORY_KEY = 0xBAD;
     uint256 internal constant CERTIFIER2_KEY = 0xC3E8;
-    bytes32 internal constant PERSONAL_SIGN_TYPEHASH = keccak256("PersonalSign(bytes prefixed)");
 
     address internal mallory;
 
@@ -72,21 +72,6 @@ contract Attacks is BaseTest {
 
     function _account(uint256 id) internal returns (MemoryAccount) {
         return MemoryAccount(payable(registry.createAccount(address(accountImpl), 0, block.chainid, address(nft), id)));
-    }
-
-    /// @dev The ERC-7739 `PersonalSign` signature of `hash` by `key` for `account` (what a wallet produces).
-    function _accountSig(uint256 key, address account, bytes32 hash) internal view returns (bytes memory) {
-        bytes32 domain = keccak256(
-            abi.encode(
-                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
-                keccak256("MemoryAccount"),
-                keccak256("1"),
-                block.chainid,
-                account
-            )
-        );
-        bytes32 structHash = keccak256(abi.encode(PERSONAL_SIGN_TYPEHASH, hash));
-        return _sign(key, keccak256(abi.encodePacked("\x19\x01", domain, structHash)));
     }
 
     // ------------------------------------------------------------------ 1
@@ -137,7 +122,7 @@ contract Attacks is BaseTest {
         _list(alice, id, 1 ether);
         uint256 deadline = block.timestamp + 1 days;
         bytes32 digest = token.permitDigest(mallory, 100, 0, deadline);
-        bytes memory nested = _accountSig(ALICE_KEY, address(acct), digest); // even the account-bound form
+        bytes memory nested = AccountSig.personalSign(ALICE_KEY, address(acct), digest); // even the account-bound form
         vm.prank(mallory);
         vm.expectRevert(bytes("bad signature"));
         token.permit(address(acct), mallory, 100, deadline, nested);
@@ -145,7 +130,7 @@ contract Attacks is BaseTest {
         _buy(bob, id, 1 ether);
         vm.assertEq(token.balanceOf(address(acct)), 100, "bob got the tokens he saw");
         vm.assertEq(
-            acct.isValidSignature(digest, _accountSig(uint256(0xB0B0), address(acct), digest)),
+            acct.isValidSignature(digest, AccountSig.personalSign(uint256(0xB0B0), address(acct), digest)),
             bytes4(0xffffffff),
             "not alice's any more"
         );
@@ -280,7 +265,7 @@ contract Attacks is BaseTest {
         MemoryAccount b = _account(_mintBy(alice));
         bytes32 hash = keccak256("a Permit2-style message that does not name the owner");
         vm.assertEq(a.isValidSignature(hash, _sign(ALICE_KEY, hash)), bytes4(0xffffffff), "a plain signature is void");
-        bytes memory forA = _accountSig(ALICE_KEY, address(a), hash);
+        bytes memory forA = AccountSig.personalSign(ALICE_KEY, address(a), hash);
         vm.assertEq(a.isValidSignature(hash, forA), bytes4(0x1626ba7e), "valid for a");
         vm.assertEq(b.isValidSignature(hash, forA), bytes4(0xffffffff), "not replayable for b");
     }

@@ -7,6 +7,7 @@ import {MemoryAccount} from "../../src/accounts/MemoryAccount.sol";
 import {IERC6551Registry} from "../../src/interfaces/IERC6551.sol";
 import {IMemoryMarket} from "../../src/interfaces/IMemoryMarket.sol";
 import {IMemoryNFT} from "../../src/interfaces/IMemoryNFT.sol";
+import {AccountSig} from "../utils/AccountSig.sol";
 import {ForceSend, PermitERC20} from "../utils/TestTokens.sol";
 import {VM, Vm} from "../utils/Vm.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
@@ -100,7 +101,6 @@ contract HostileHandler {
     Vm internal constant vm = VM;
     IERC6551Registry internal constant registry = IERC6551Registry(LibERC6551.REGISTRY);
     address internal constant CONSOLE = 0x000000000000000000636F6e736F6c652e6c6f67;
-    bytes32 internal constant PERSONAL_SIGN_TYPEHASH = keccak256("PersonalSign(bytes prefixed)");
 
     uint256 public constant EOAS = 4;
     uint256 public constant MAX_TOKENS = 10;
@@ -804,7 +804,7 @@ contract HostileHandler {
         if (key == 0 || acct.code.length == 0) return;
         uint256 deadline = block.timestamp + 1 days;
         bytes32 digest = erc20.permitDigest(spender, amount, erc20.nonces(acct), deadline);
-        bytes memory sig = _accountSig(key, acct, digest);
+        bytes memory sig = AccountSig.personalSign(key, acct, digest);
         bool locked = _chainLive(acct);
         (bool ok,) =
             _do(spender, address(erc20), 0, abi.encodeCall(PermitERC20.permit, (acct, spender, amount, deadline, sig)));
@@ -1220,22 +1220,6 @@ contract HostileHandler {
             if (_eoas[i] == who) return _keys[i];
         }
         return 0;
-    }
-
-    /// @dev The ERC-7739 `PersonalSign` signature of `hash` by `key` for `account` (what a wallet produces).
-    function _accountSig(uint256 key, address account, bytes32 hash) internal view returns (bytes memory) {
-        bytes32 domain = keccak256(
-            abi.encode(
-                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
-                keccak256("MemoryAccount"),
-                keccak256("1"),
-                block.chainid,
-                account
-            )
-        );
-        bytes32 structHash = keccak256(abi.encode(PERSONAL_SIGN_TYPEHASH, hash));
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, keccak256(abi.encodePacked("\x19\x01", domain, structHash)));
-        return abi.encodePacked(r, s, v);
     }
 
     function _ids(uint256 a) internal pure returns (uint256[] memory ids) {
